@@ -1,0 +1,249 @@
+"""Emulate the target GPU's fused kernels whose memory differs from the CPU trace's.
+
+* ``scaled_dot_product_attention``: the CPU runs its own flash kernel; a CUDA GPU runs flash
+  (sm80+, fp16/bf16, no arbitrary mask, head_dim <= 256), memory-efficient (sm50+) or math (which
+  materialises the B×H×Lq×Lk scores). Backend choice follows PyTorch's ``sdp_utils`` rules in the
+  order flash → memory-efficient → math. Saved tensors and backward temporaries of the fused
+  kernels follow their PyTorch/FlashAttention-2 implementations: flash saves the output and an
+  fp32 log-sum-exp (B×H×Lq) and its backward allocates an fp32 dq accumulator (B×Lq×H×D) when
+  Lk exceeds one block; memory-efficient saves an fp32 log-sum-exp padded to 32 rows and its
+  backward uses an fp32 dq workspace.
+* ``nn.LSTM/GRU/RNN``: on CUDA these run cuDNN, whose training forward keeps a *reserve space*
+  for backward. Its size is not published; we model it from what backward needs: per layer,
+  direction, time step and sample, the gate activations and the cell/hidden state
+  ((gates + 2) × hidden elements). The cuDNN workspace is modelled as the input-projection
+  buffer of one layer (T × B × gates × hidden), freed after the call. Both are assumptions,
+  stated in docs/accuracy.md.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch.overrides import TorchFunctionMode
+
+from gpuplan.trace.recorder import Recorder
+from gpuplan.trace.records import KernelProfile, OpClass
+
+_LOW = (torch.float16, torch.bfloat16)
+
+
+def _nbytes(*ts: torch.Tensor | None) -> int:
+    return sum(int(t.numel()) * t.element_size() for t in ts if t is not None)
+
+
+def choose_sdpa_backend(profile: KernelProfile, dtype: torch.dtype, has_mask: bool, head_dim: int,
+                        dropout: float) -> str:
+    """Which CUDA SDPA kernel PyTorch would pick (torch/backends/cuda sdp_utils priority order)."""
+    if profile.attention == "flash" and dtype in _LOW and not has_mask and head_dim <= 256:
+        return "flash"
+    if profile.attention in ("flash", "mem_efficient"):
+        if dtype == torch.bfloat16 and profile.attention != "flash":
+            return "math"  # mem-efficient bf16 needs sm80+, where the profile would be "flash"
+        return "mem_efficient"
+    return "math"
+
+
+class _FlashAttention(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx: Any, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, is_causal: bool,
+                rec: Recorder) -> torch.Tensor:
+        b, h, lq, d = q.shape
+        lk = k.shape[-2]
+        flops = 4.0 * b * h * lq * lk * d * (0.5 if is_causal else 1.0)
+        with rec.fused("gpuplan.flash_attention_fwd", OpClass.ATTENTION, flops=flops, dtype=q.dtype,
+                       bytes_in=_nbytes(q, k, v), bytes_out=_nbytes(q) * v.shape[-1] // d,
+                       shapes=(tuple(q.shape), tuple(k.shape))):
+            out = q.new_empty((b, h, lq, v.shape[-1]))
+            lse = q.new_empty((b, h, lq), dtype=torch.float32)
+        ctx.save_for_backward(q, k, v, out, lse)
+        ctx.is_causal = is_causal
+        ctx.rec = rec
+        return out
+
+    @staticmethod
+    def backward(ctx: Any, dout: torch.Tensor) -> Any:
+        q, k, v, out, lse = ctx.saved_tensors
+        rec: Recorder = ctx.rec
+        b, h, lq, d = q.shape
+        lk = k.shape[-2]
+        flops = 10.0 * b * h * lq * lk * d * (0.5 if ctx.is_causal else 1.0)  # 5 GEMMs (recompute + 4)
+        with rec.fused("gpuplan.flash_attention_bwd", OpClass.ATTENTION, flops=flops, dtype=q.dtype,
+                       bytes_in=_nbytes(q, k, v, out, dout, lse), bytes_out=_nbytes(q, k, v),
+                       shapes=(tuple(q.shape), tuple(k.shape))):
+            dq, dk, dv = torch.empty_like(q), torch.empty_like(k), torch.empty_like(v)
+            softmax_d = q.new_empty((b, h, _round_up(lq, 128)), dtype=torch.float32)
+            dq_accum = (q.new_empty((b, _round_up(lq, 128), h, _round_up(d, 32)), dtype=torch.float32)
+                        if lk > 128 else None)
+            del softmax_d, dq_accum
+        return dq, dk, dv, None, None
+
+
+class _MemEfficientAttention(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx: Any, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor | None,
+                is_causal: bool, rec: Recorder) -> torch.Tensor:
+        b, h, lq, d = q.shape
+        lk = k.shape[-2]
+        flops = 4.0 * b * h * lq * lk * d * (0.5 if is_causal else 1.0)
+        with rec.fused("gpuplan.mem_efficient_attention_fwd", OpClass.ATTENTION, flops=flops, dtype=q.dtype,
+                       bytes_in=_nbytes(q, k, v, mask), bytes_out=_nbytes(q) * v.shape[-1] // d,
+                       shapes=(tuple(q.shape), tuple(k.shape))):
+            out = q.new_empty((b, h, lq, v.shape[-1]))
+            lse = q.new_empty((b, h, _round_up(lq, 32)), dtype=torch.float32)
+        ctx.save_for_backward(q, k, v, out, lse, mask)
+        ctx.is_causal = is_causal
+        ctx.rec = rec
+        return out
+
+    @staticmethod
+    def backward(ctx: Any, dout: torch.Tensor) -> Any:
+        q, k, v, out, lse, mask = ctx.saved_tensors
+        rec: Recorder = ctx.rec
+        b, h, lq, d = q.shape
+        lk = k.shape[-2]
+        flops = 10.0 * b * h * lq * lk * d * (0.5 if ctx.is_causal else 1.0)
+        with rec.fused("gpuplan.mem_efficient_attention_bwd", OpClass.ATTENTION, flops=flops, dtype=q.dtype,
+                       bytes_in=_nbytes(q, k, v, out, dout, lse, mask), bytes_out=_nbytes(q, k, v),
+                       shapes=(tuple(q.shape), tuple(k.shape))):
+            dq, dk, dv = torch.empty_like(q), torch.empty_like(k), torch.empty_like(v)
+            delta = q.new_empty((b, h, lq), dtype=torch.float32)
+            workspace = q.new_empty((b, h, lq, d), dtype=torch.float32) if q.dtype != torch.float32 else None
+            del delta, workspace
+        return dq, dk, dv, None, None, None
+
+
+def _round_up(x: int, m: int) -> int:
+    return (x + m - 1) // m * m
+
+
+_GATES = {"LSTM": 4, "GRU": 3, "RNN_TANH": 1, "RNN_RELU": 1}
+
+
+class _CudnnRNN(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx: Any, x: torch.Tensor, hx: torch.Tensor, cx: torch.Tensor | None, mode: str, hidden: int,
+                num_layers: int, bidirectional: bool, batch_first: bool, training: bool, rec: Recorder,
+                *weights: torch.Tensor) -> Any:
+        dirs = 2 if bidirectional else 1
+        gates = _GATES[mode]
+        if batch_first:
+            b, t, feat = x.shape
+        else:
+            t, b, feat = x.shape
+        flops = 0.0
+        in_f = feat
+        for _ in range(num_layers):
+            flops += dirs * 2.0 * t * b * (in_f + hidden) * gates * hidden
+            in_f = hidden * dirs
+        w_bytes = _nbytes(*weights)
+        out_shape = (b, t, hidden * dirs) if batch_first else (t, b, hidden * dirs)
+        with rec.fused("gpuplan.cudnn_rnn_fwd", OpClass.RNN, flops=flops, dtype=x.dtype,
+                       bytes_in=_nbytes(x, hx, cx) + w_bytes, bytes_out=t * b * hidden * dirs * x.element_size(),
+                       shapes=(tuple(x.shape), (num_layers, dirs, hidden)), launches=num_layers * dirs * t + 1):
+            out = x.new_empty(out_shape)
+            hy = hx.new_empty(hx.shape)
+            cy = cx.new_empty(cx.shape) if cx is not None else None
+            workspace = x.new_empty((t * b * gates * hidden * dirs,))
+            reserve = (x.new_empty((num_layers * dirs * t * b * hidden * (gates + 2),)) if training else None)
+            del workspace
+        ctx.save_for_backward(x, hx, cx, out, reserve, *weights)
+        ctx.meta = (gates, hidden, num_layers, dirs, t, b, flops)
+        ctx.rec = rec
+        return (out, hy, cy) if cy is not None else (out, hy)
+
+    @staticmethod
+    def backward(ctx: Any, dout: torch.Tensor, dhy: torch.Tensor, *rest: Any) -> Any:
+        x, hx, cx, out, reserve, *weights = ctx.saved_tensors
+        gates, hidden, num_layers, dirs, t, b, flops = ctx.meta
+        rec: Recorder = ctx.rec
+        with rec.fused("gpuplan.cudnn_rnn_bwd", OpClass.RNN, flops=2 * flops, dtype=x.dtype,
+                       bytes_in=_nbytes(x, out, dout, reserve, *weights), bytes_out=_nbytes(x, *weights),
+                       shapes=(tuple(x.shape), (num_layers, dirs, hidden)),
+                       launches=2 * num_layers * dirs * t + 2):
+            dx = torch.empty_like(x)
+            dhx = torch.empty_like(hx)
+            dcx = torch.empty_like(cx) if cx is not None else None
+            workspace = x.new_empty((t * b * gates * hidden * dirs,))
+            dws = [torch.empty_like(w) for w in weights]
+            del workspace
+        return (dx, dhx, dcx, None, None, None, None, None, None, None, *dws)
+
+
+class TargetKernels(TorchFunctionMode):
+    """Route SDPA and RNN calls to emulations of the target GPU's kernels."""
+
+    def __init__(self, profile: KernelProfile, recorder: Recorder) -> None:
+        super().__init__()
+        self.profile = profile
+        self.rec = recorder
+        self.backends_used: set[str] = set()
+
+    def __torch_function__(self, func: Any, types: Any, args: Any = (), kwargs: Any = None) -> Any:
+        kwargs = kwargs or {}
+        if func is F.scaled_dot_product_attention:
+            return self._sdpa(*args, **kwargs)
+        if func is torch._VF.lstm or func is torch._VF.gru or func is torch._VF.rnn_tanh or func is torch._VF.rnn_relu:
+            handled = self._rnn(func, args, kwargs)
+            if handled is not None:
+                return handled
+        return func(*args, **kwargs)
+
+    def _sdpa(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, attn_mask: torch.Tensor | None = None,
+              dropout_p: float = 0.0, is_causal: bool = False, scale: float | None = None,
+              enable_gqa: bool = False) -> torch.Tensor:
+        if torch.is_autocast_enabled("cpu"):
+            low = torch.get_autocast_dtype("cpu")
+            q, k, v = (t.to(low) if t.is_floating_point() and t.dtype != low else t for t in (q, k, v))
+        if enable_gqa and k.shape[-3] != q.shape[-3]:
+            rep = q.shape[-3] // k.shape[-3]
+            k = k.repeat_interleave(rep, dim=-3)
+            v = v.repeat_interleave(rep, dim=-3)
+        if attn_mask is not None and attn_mask.dtype == torch.bool and is_causal:
+            is_causal = False
+        backend = choose_sdpa_backend(self.profile, q.dtype, attn_mask is not None, q.shape[-1], dropout_p)
+        self.backends_used.add(backend)
+        if q.dim() != 4 or backend == "math":
+            with torch.overrides._no_torch_function_mode():
+                return torch.ops.aten._scaled_dot_product_attention_math(
+                    q, k, v, attn_mask, dropout_p, is_causal, None, scale=scale)[0]
+        if backend == "flash":
+            out = _FlashAttention.apply(q, k, v, is_causal, self.rec)
+        else:
+            out = _MemEfficientAttention.apply(q, k, v, attn_mask, is_causal, self.rec)
+        # fused kernels regenerate any dropout mask from the RNG state: no extra memory
+        return out
+
+    def _rnn(self, func: Any, args: Any, kwargs: Any) -> Any:
+        # _VF.lstm(input, hx, flat_weights, has_biases, num_layers, dropout, train, bidirectional, batch_first)
+        if kwargs or len(args) != 9 or (not isinstance(args[1], (list, tuple)) and func is torch._VF.lstm):
+            return None  # packed sequences or another overload: leave to the CPU path (noted by caller)
+        x, hx, weights, _bias, num_layers, _dropout, train, bidirectional, batch_first = args
+        if not isinstance(x, torch.Tensor) or x.dim() != 3:
+            return None
+        mode = {torch._VF.lstm: "LSTM", torch._VF.gru: "GRU", torch._VF.rnn_tanh: "RNN_TANH",
+                torch._VF.rnn_relu: "RNN_RELU"}[func]
+        if mode == "LSTM":
+            h0, c0 = hx
+        else:
+            h0, c0 = hx, None
+        hidden = h0.shape[-1]
+        weights = list(weights)
+        if torch.is_autocast_enabled("cpu"):
+            low = torch.get_autocast_dtype("cpu")
+            x = x.to(low)
+            h0 = h0.to(low)
+            c0 = c0.to(low) if c0 is not None else None
+            weights = [w.to(low) for w in weights]
+        training = bool(train) and torch.is_grad_enabled()
+        res = _CudnnRNN.apply(x, h0, c0, mode, hidden, int(num_layers), bool(bidirectional), bool(batch_first),
+                              training, self.rec, *weights)
+        self.backends_used.add("cudnn_rnn")
+        if mode == "LSTM":
+            out, hy, cy = res
+            return out, hy, cy
+        out, hy = res
+        return out, hy
+

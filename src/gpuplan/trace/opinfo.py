@@ -1,0 +1,91 @@
+"""Op classes and FLOP counts of aten ops.
+
+FLOPs come from PyTorch's own registry (``torch.utils.flop_counter``: matmul, conv, SDPA, their
+backward), which counts a multiply-add as 2 FLOPs. Ops the registry does not know are
+elementwise/reduction-like; they are timed by bytes moved, so their FLOPs are left at one per
+output element.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch.utils.flop_counter import flop_registry
+
+from gpuplan.trace.records import OpClass
+
+_VIEW = {
+    "view", "_unsafe_view", "reshape", "expand", "permute", "transpose", "t", "squeeze", "unsqueeze", "slice",
+    "select", "as_strided", "alias", "detach", "split", "split_with_sizes", "unbind", "chunk", "narrow",
+    "view_as", "expand_as", "_reshape_alias", "unflatten", "flatten", "diagonal", "lift_fresh", "empty",
+    "empty_like", "empty_strided", "new_empty", "new_empty_strided", "_to_copy_noop", "set_", "resize_",
+}
+_MATMUL = {"mm", "bmm", "addmm", "baddbmm", "addbmm", "matmul", "linear", "addmv", "mv", "dot", "_int_mm",
+           "_weight_int8pack_mm", "_weight_int4pack_mm"}
+_CONV = {"convolution", "convolution_backward", "_convolution", "cudnn_convolution", "conv2d", "conv1d", "conv3d"}
+_NORM = {"native_batch_norm", "native_batch_norm_backward", "_native_batch_norm_legit",
+         "_native_batch_norm_legit_functional", "native_layer_norm", "native_layer_norm_backward",
+         "native_group_norm", "native_group_norm_backward", "_fused_rms_norm", "_fused_rms_norm_backward",
+         "cudnn_batch_norm", "cudnn_batch_norm_backward", "_batch_norm_with_update",
+         "_batch_norm_with_update_functional", "batch_norm_backward", "_native_batch_norm_legit_no_training"}
+_REDUCTION = {"sum", "mean", "amax", "amin", "max", "min", "_softmax", "_log_softmax", "_softmax_backward_data",
+              "_log_softmax_backward_data", "nll_loss_forward", "nll_loss_backward", "var_mean", "var", "std",
+              "norm", "linalg_vector_norm", "argmax", "argmin", "cumsum", "logsumexp", "prod", "topk", "sort"}
+_EMBED = {"embedding", "embedding_dense_backward", "index_select", "gather", "scatter", "scatter_add",
+          "index", "index_put", "index_put_", "_index_put_impl_", "index_add", "embedding_backward",
+          "_embedding_bag", "masked_fill", "where"}
+_POOL = {"max_pool2d_with_indices", "max_pool2d_with_indices_backward", "avg_pool2d", "avg_pool2d_backward",
+         "_adaptive_avg_pool2d", "_adaptive_avg_pool2d_backward", "adaptive_max_pool2d",
+         "adaptive_max_pool2d_backward", "max_pool3d_with_indices", "avg_pool3d", "_adaptive_avg_pool3d"}
+_COPY = {"_to_copy", "copy_", "clone", "cat", "stack", "contiguous", "constant_pad_nd", "repeat", "zeros_like",
+         "ones_like", "zeros", "ones", "full", "fill_", "zero_", "new_zeros", "new_ones", "full_like",
+         "arange", "randn", "rand", "randint", "randperm", "normal_", "uniform_", "bernoulli_", "native_dropout",
+         "native_dropout_backward", "roll", "flip", "tril", "triu", "new_full", "scalar_tensor"}
+
+
+def op_base_name(func: Any) -> str:
+    """'aten.mm.default' -> 'mm'."""
+    return str(func.overloadpacket.__name__) if hasattr(func, "overloadpacket") else str(func)
+
+
+def classify_op(func: Any, ins: list[torch.Tensor], outs: list[torch.Tensor]) -> OpClass:
+    base = op_base_name(func)
+    if base.startswith("_foreach_") or base in ("_fused_adam_", "_fused_adamw_", "_fused_sgd_"):
+        return OpClass.OPTIMIZER
+    if base in _VIEW or (base.endswith("_copy") and base[:-5] in _VIEW):
+        return OpClass.VIEW
+    if base in _MATMUL:
+        return OpClass.MATMUL
+    if base in _CONV:
+        return OpClass.CONV
+    if base.startswith("_scaled_dot_product") or base.startswith("_flash_attention") or base.startswith(
+            "_efficient_attention"):
+        return OpClass.ATTENTION
+    if base in _NORM:
+        return OpClass.NORM
+    if base in _REDUCTION:
+        return OpClass.REDUCTION
+    if base in _EMBED:
+        return OpClass.EMBEDDING
+    if base in _POOL:
+        return OpClass.POOL
+    if base in _COPY:
+        return OpClass.COPY
+    return OpClass.ELEMENTWISE
+
+
+def count_flops(func: Any, args: Any, kwargs: Any, out: Any) -> float:
+    """FLOPs of one op: PyTorch's formula where it has one, else one per output element."""
+    packet = getattr(func, "overloadpacket", None)
+    fn = flop_registry.get(packet) if packet is not None else None
+    if fn is not None:
+        try:
+            return float(fn(*args, **kwargs, out_val=out))
+        except Exception:  # a formula that does not accept this overload's arguments
+            pass
+    total = 0
+    for t in out if isinstance(out, (list, tuple)) else [out]:
+        if isinstance(t, torch.Tensor):
+            total += int(t.numel())
+    return float(total)

@@ -1,0 +1,366 @@
+"""Trace one steady-state step of a workload under fake tensors (nothing is allocated).
+
+The model is built inside ``FakeTensorMode`` on the CPU device (so even a 70B model costs no
+memory), then one step runs with a recorder that logs ops and storage lifetimes, while
+``TargetKernels`` emulates the target GPU's SDPA/RNN kernels and ``cuda_autocast`` applies CUDA's
+autocast policy. Autograd on fake *CUDA* tensors needs a driver, so CPU fake tensors stand in
+for device tensors: every storage the step creates is a device allocation, except 0-dim host
+scalars (e.g. Adam's step counters).
+
+Steady state (training): the optimizer state already exists when the step starts; gradients are
+None at the start (``zero_grad(set_to_none=True)``, the PyTorch default) and alive at its end;
+the model outputs are dropped once the loss is computed (as HF Trainer does); with gradient
+accumulation, two micro-steps are traced (the second one meets existing gradients) and the
+timing engine scales forward/backward by the number of micro-steps.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager, nullcontext
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch._subclasses.fake_tensor import FakeTensorMode
+
+from gpuplan.errors import ModelBuildError, TraceError, UsageError
+from gpuplan.trace.autocast import cuda_autocast
+from gpuplan.trace.kernels import TargetKernels
+from gpuplan.trace.recorder import Recorder
+from gpuplan.trace.records import Category, EventKind, KernelProfile, MemEvent, Phase, Trace
+from gpuplan.workload import techniques
+from gpuplan.workload.spec import InputSpec, Mode, OptimizerKind, Precision, Workload
+from gpuplan.workload.zoo import ModelSpec, resolve_model
+
+_DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16, "int64": torch.int64,
+           "int32": torch.int32, "bool": torch.bool, "uint8": torch.uint8, "float64": torch.float64}
+AMP_SCALE = 65536.0  # GradScaler's default init_scale
+
+
+def parse_dtype(name: str) -> torch.dtype:
+    try:
+        return _DTYPES[name]
+    except KeyError:
+        raise UsageError(f"Unknown input dtype {name!r}; allowed: {', '.join(_DTYPES)}.") from None
+
+
+def _low_dtype(p: Precision) -> torch.dtype | None:
+    return {Precision.AMP_FP16: torch.float16, Precision.FP16: torch.float16, Precision.AMP_BF16: torch.bfloat16,
+            Precision.BF16: torch.bfloat16, Precision.INT8: torch.float16, Precision.INT4: torch.float16,
+            Precision.NF4: torch.float16}.get(p)
+
+
+def _effective_inputs(w: Workload, spec: ModelSpec) -> tuple[InputSpec, ...]:
+    inputs = w.inputs or spec.inputs
+    if w.seq_len and not w.inputs:
+        inputs = tuple(InputSpec((w.seq_len, *i.shape[1:]), i.dtype, i.name) if i.dtype == "int64" else i
+                       for i in inputs)
+    return inputs
+
+
+def _make_optimizer(kind: OptimizerKind, params: list[nn.Parameter]) -> torch.optim.Optimizer | None:
+    """The optimizer as PyTorch builds it on CUDA: the multi-tensor (foreach) implementation is the
+    CUDA default (torch.optim._default_to_fused_or_foreach), so we ask for it explicitly."""
+    if not params:
+        return None
+    if kind is OptimizerKind.SGD:
+        return torch.optim.SGD(params, lr=0.01, foreach=True)
+    if kind is OptimizerKind.SGD_MOMENTUM:
+        return torch.optim.SGD(params, lr=0.01, momentum=0.9, foreach=True)
+    if kind is OptimizerKind.ADAM:
+        return torch.optim.Adam(params, foreach=True)
+    if kind is OptimizerKind.ADAMW:
+        return torch.optim.AdamW(params, foreach=True)
+    if kind is OptimizerKind.ADAFACTOR:
+        return torch.optim.Adafactor(params, foreach=True)
+    if kind is OptimizerKind.ADAM8BIT:
+        from gpuplan.workload.optim8bit import Adam8bit
+
+        return Adam8bit(params)
+    raise UsageError(f"Unknown optimizer {kind!r}.")
+
+
+class _Hooks:
+    """Global module forward hooks that keep the recorder's module stack."""
+
+    def __init__(self, model: nn.Module, rec: Recorder) -> None:
+        self.names = {id(m): n for n, m in model.named_modules()}
+        self.rec = rec
+        self.handles: list[Any] = []
+
+    def __enter__(self) -> _Hooks:
+        from torch.nn.modules.module import register_module_forward_hook, register_module_forward_pre_hook
+
+        def pre(mod: nn.Module, _args: Any) -> None:
+            self.rec.module_stack.append(self.names.get(id(mod), type(mod).__name__))
+
+        def post(mod: nn.Module, _args: Any, _out: Any) -> None:
+            if self.rec.module_stack:
+                self.rec.module_stack.pop()
+
+        self.handles = [register_module_forward_pre_hook(pre), register_module_forward_hook(post)]
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        for h in self.handles:
+            h.remove()
+
+
+@contextmanager
+def _phase(rec: Recorder, phase: Phase) -> Iterator[None]:
+    rec.phase = phase
+    yield
+
+
+def _batch_inputs(spec: ModelSpec, inputs: tuple[InputSpec, ...], batch: int, float_dtype: torch.dtype | None,
+                  vocab: int | None) -> tuple[list[Any], dict[str, Any]]:
+    args: list[Any] = []
+    kwargs: dict[str, Any] = {}
+    for i in inputs:
+        dt = parse_dtype(i.dtype)
+        shape = (batch, *i.shape)
+        if dt.is_floating_point:
+            t = torch.randn(shape, dtype=float_dtype or dt)
+        elif dt == torch.bool:
+            t = torch.ones(shape, dtype=dt)
+        else:
+            t = torch.randint(0, max(2, min(vocab or 1000, 2**31 - 1)), shape, dtype=dt)
+        if i.name:
+            kwargs[i.name] = t
+        else:
+            args.append(t)
+    return args, kwargs
+
+
+def _first_tensor(out: Any) -> torch.Tensor:
+    if isinstance(out, torch.Tensor):
+        return out
+    for attr in ("logits", "last_hidden_state"):
+        v = getattr(out, attr, None)
+        if isinstance(v, torch.Tensor):
+            return v
+    if isinstance(out, dict):
+        for v in out.values():
+            if isinstance(v, torch.Tensor):
+                return v
+    if isinstance(out, (list, tuple)):
+        for v in out:
+            if isinstance(v, torch.Tensor):
+                return v
+    raise TraceError("The model output contains no tensor to compute a loss from.",
+                     hint="Give --loss, or return a tensor from forward().")
+
+
+def _loss(spec: ModelSpec, loss_kind: str, out: Any, batch: int, labels: torch.Tensor | None) -> torch.Tensor:
+    if loss_kind == "model":
+        loss = getattr(out, "loss", None)
+        if loss is None and isinstance(out, dict):
+            loss = out.get("loss")
+        if loss is None:
+            return _first_tensor(out).float().mean()
+        return loss
+    y = _first_tensor(out)
+    if loss_kind == "cross-entropy":
+        if y.dim() == 2 and labels is not None:
+            return F.cross_entropy(y, labels)
+        return y.float().mean()
+    if loss_kind == "mse":
+        return F.mse_loss(y, torch.zeros_like(y))
+    if loss_kind == "mean":
+        return y.float().mean() if y.is_floating_point() else y.sum().float()
+    raise UsageError(f"Unknown loss {loss_kind!r}; allowed: cross-entropy, mse, mean, model.")
+
+
+def kernel_profile_key(profile: KernelProfile) -> str:
+    return f"attn={profile.attention},rnn={profile.rnn}"
+
+
+def trace_workload(w: Workload, profile: KernelProfile | None = None) -> Trace:
+    """Trace one step of ``w`` as a GPU with ``profile``'s kernels would run it."""
+    profile = profile or KernelProfile()
+    if w.batch <= 0:
+        raise UsageError(f"--batch must be a positive integer (got {w.batch}).")
+    if w.grad_accum <= 0:
+        raise UsageError(f"--grad-accum must be a positive integer (got {w.grad_accum}).")
+    if w.mode is Mode.GENERATE:
+        raise UsageError("--mode generate is not supported yet; use --mode infer with --seq-len "
+                         "(prompt + new tokens) for an upper bound of the prefill.")
+    if w.precision.is_weight_only_quant and w.mode is Mode.TRAIN and not w.lora_rank:
+        raise UsageError(f"--precision {w.precision} stores frozen quantized weights: training needs LoRA "
+                         "(QLoRA): add --lora-rank R, or use --mode infer.")
+    t0 = time.perf_counter()
+    spec = resolve_model(w)
+    inputs = _effective_inputs(w, spec)
+    low = _low_dtype(w.precision)
+    pure_low = w.precision in (Precision.FP16, Precision.BF16)
+    training = w.mode is Mode.TRAIN
+    rec = Recorder()
+    fake = FakeTensorMode()
+    with fake:
+        try:
+            model = spec.build()
+        except ModelBuildError:
+            raise
+        except Exception as e:
+            raise ModelBuildError(f"Building {spec.name!r} failed: {type(e).__name__}: {e}") from e
+        if w.precision.is_weight_only_quant:
+            techniques.quantize_linears(model, str(w.precision), low or torch.float16)
+            model.to(low or torch.float16)
+        elif pure_low and low is not None:
+            model.to(low)
+        if w.freeze:
+            techniques.freeze(model, w.freeze)
+        if w.lora_rank:
+            techniques.apply_lora(model, w.lora_rank, w.lora_targets)
+        if w.checkpointing and training:
+            techniques.enable_checkpointing(model)
+        model.train(training)
+        params = [p for p in model.parameters() if p.requires_grad] if training else []
+        optimizer = _make_optimizer(w.optimizer, params) if training else None
+        if optimizer is not None:
+            # create the optimizer state (steady state), outside the recorder
+            for p in params:
+                p.grad = torch.zeros_like(p)
+            optimizer.step()
+            optimizer.zero_grad(set_to_none=True)
+    n_params = sum(p.numel() for p in model.parameters())
+    n_trainable = sum(p.numel() for p in model.parameters() if p.requires_grad) if training else 0
+    vocab = spec.vocab_size
+    if spec.hf and spec.hf_task == "image-classification":
+        num_classes = int(getattr(getattr(model, "config", None), "num_labels", 2))
+    else:
+        num_classes = spec.num_classes
+    loss_kind = w.loss or spec.loss
+    kernels = TargetKernels(profile, rec)
+    micro_steps = min(w.grad_accum, 2) if training else 1
+    forward_end_event = 0
+    forward_blocks: set[int] = set()
+    with ExitStack() as stack:
+        stack.enter_context(fake)
+        stack.enter_context(rec)
+        stack.enter_context(kernels)
+        stack.enter_context(_Hooks(model, rec))
+        rec.phase = Phase.SETUP
+        for p in model.parameters():
+            rec.track(p, Category.PARAMETER)
+        for name, b in model.named_buffers():
+            cat = Category.PARAMETER if name.endswith(("packed", "scales")) else Category.BUFFER
+            rec.track(b, cat)
+        if optimizer is not None:
+            for state in optimizer.state.values():
+                for v in state.values():
+                    if isinstance(v, torch.Tensor) and v.dim() > 0:
+                        rec.track(v, Category.OPTIMIZER_STATE)
+        try:
+            for micro in range(micro_steps):
+                rec.recording_ops = micro == micro_steps - 1
+                rec.phase = Phase.SETUP
+                args, kwargs = _batch_inputs(spec, inputs, w.batch, low if pure_low else None, vocab)
+                labels = None
+                if spec.hf and spec.hf_task in ("causal-lm", "masked-lm", "seq2seq") and loss_kind == "model":
+                    kwargs["labels"] = kwargs.get("input_ids", args[0] if args else None)
+                elif loss_kind == "cross-entropy" and num_classes:
+                    labels = torch.randint(0, num_classes, (w.batch,))
+                    if spec.hf and loss_kind == "model":
+                        kwargs["labels"] = labels
+                if spec.hf and spec.hf_task == "image-classification" and loss_kind == "model":
+                    kwargs["labels"] = torch.randint(0, max(num_classes or 2, 2), (w.batch,))
+                autocast = cuda_autocast(low) if (w.precision.is_amp and low is not None) else nullcontext()
+                grad = torch.enable_grad() if training else torch.no_grad()
+                n_before = len(rec.events)
+                with grad:
+                    with autocast:
+                        rec.phase = Phase.FORWARD
+                        out = model(*args, **kwargs)
+                        forward_end_event = len(rec.events)
+                        forward_blocks.update(e.block for e in rec.events[n_before:forward_end_event]
+                                              if e.kind is EventKind.ALLOC)
+                        if training:
+                            rec.phase = Phase.LOSS
+                            loss = _loss(spec, loss_kind, out, w.batch, labels)
+                    del out
+                    if training:
+                        rec.phase = Phase.BACKWARD
+                        if w.grad_accum > 1:
+                            loss = loss / w.grad_accum
+                        if w.precision is Precision.AMP_FP16:
+                            loss = loss * AMP_SCALE
+                        loss.backward()
+                        del loss
+                del args, kwargs, labels
+            if optimizer is not None:
+                rec.phase = Phase.OPTIMIZER
+                grads = [p.grad for p in params if p.grad is not None]
+                if w.precision is Precision.AMP_FP16 and grads:
+                    # GradScaler.unscale_: in-place multiply + one found_inf flag
+                    found_inf = torch.zeros(1)
+                    torch._foreach_mul_(grads, 1.0 / AMP_SCALE)
+                    del found_inf
+                optimizer.step()
+                rec.phase = Phase.SETUP
+        except (UsageError, ModelBuildError, TraceError):
+            raise
+        except Exception as e:
+            where = rec.module or "the model's top level"
+            raise TraceError(
+                f"Tracing the {rec.phase} pass of {spec.name!r} failed in module {where!r}: "
+                f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}",
+                hint="gpuplan traces with fake tensors: data-dependent Python control flow (e.g. .item(), "
+                "if tensor.any()) and custom ops without a meta/fake kernel cannot be traced.",
+            ) from e
+        grad_blocks = {rec.block_of(p.grad) for p in params if p.grad is not None}
+    events = _finalise_categories(rec, grad_blocks, forward_blocks)
+    state_bytes: dict[str, int] = {}
+    for b in rec.blocks.values():
+        if b.phase is Phase.SETUP and b.category in (Category.PARAMETER, Category.BUFFER, Category.OPTIMIZER_STATE):
+            state_bytes[b.category.value] = state_bytes.get(b.category.value, 0) + b.nbytes
+    state_bytes[Category.GRADIENT.value] = sum(rec.blocks[b].nbytes for b in grad_blocks if b is not None)
+    module_act: dict[str, int] = {}
+    for e in events:
+        if e.kind is EventKind.ALLOC and e.category is Category.ACTIVATION:
+            module_act[e.module] = module_act.get(e.module, 0) + e.nbytes
+    uncovered = []
+    if "math" in kernels.backends_used and profile.attention != "math":
+        uncovered.append("attention with a mask or dtype the fused kernels do not take: traced as the math backend")
+    trace = Trace(
+        workload_key=repr(w.with_batch(0)),
+        batch=w.batch,
+        kernel_profile=profile,
+        ops=rec.ops,
+        events=events,
+        param_count=n_params,
+        trainable_param_count=n_trainable,
+        bytes_by_category=state_bytes,
+        module_activation_bytes=module_act,
+        uncovered=uncovered,
+        trace_seconds=time.perf_counter() - t0,
+    )
+    trace.grad_accum = w.grad_accum  # type: ignore[attr-defined]
+    trace.family = spec.family  # type: ignore[attr-defined]
+    return trace
+
+
+def _finalise_categories(rec: Recorder, grad_blocks: set[int | None], forward_blocks: set[int]) -> list[MemEvent]:
+    """Final category of each block: gradients; forward storages alive when backward starts are
+    activations (saved for backward), the rest of the forward's storages are temporaries."""
+    freed_in_forward: set[int] = set()
+    phase_of_free: dict[int, Phase] = {}
+    for e in rec.events:
+        if e.kind is EventKind.FREE:
+            phase_of_free.setdefault(e.block, e.phase)
+    for blk in forward_blocks:
+        if phase_of_free.get(blk) in (Phase.FORWARD,):
+            freed_in_forward.add(blk)
+    final: dict[int, Category] = {}
+    for blk, info in rec.blocks.items():
+        cat = info.category
+        if blk in grad_blocks:
+            cat = Category.GRADIENT
+        elif cat is Category.ACTIVATION and blk in freed_in_forward:
+            cat = Category.TEMPORARY
+        final[blk] = cat
+    return [MemEvent(e.kind, e.block, e.nbytes, final.get(e.block, e.category), e.op_index, e.phase, e.module, e.stream)
+            for e in rec.events]
