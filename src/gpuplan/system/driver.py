@@ -47,7 +47,10 @@ def _cuda_key(cuda: str) -> tuple[int, int] | None:
 
 
 def _read(name: str) -> tuple[dict[str, str], ...]:
-    text = resources.files("gpuplan.catalog").joinpath("data", name).read_text("utf-8")
+    try:
+        text = resources.files("gpuplan.catalog").joinpath("data", name).read_text("utf-8")
+    except OSError:  # table missing: every driver verdict becomes UNKNOWN instead of a crash
+        return ()
     return tuple({k: (v or "").strip() for k, v in row.items()} for row in csv.DictReader(text.splitlines()))
 
 
