@@ -76,3 +76,7 @@ class Features:
     mem_efficient_attention: bool  # PyTorch SDPA memory-efficient backend (sm50+)
     math_attention: bool = True
     sources: tuple[str, ...] = field(default_factory=tuple)
+    # Added for the catalog: features whose value is not known from our sources (shown as "unknown",
+    # the bool above is then False), and one-line notes (e.g. why AMD attention backends are off).
+    unknown: tuple[str, ...] = field(default_factory=tuple)
+    notes: tuple[str, ...] = field(default_factory=tuple)
