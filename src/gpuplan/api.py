@@ -1,0 +1,175 @@
+"""The Python API: the same records the CLI prints as JSON.
+
+    >>> import gpuplan.api as gp
+    >>> r = gp.fit("resnet50", gpu="GTX 760", batch="auto")     # doctest: +SKIP
+    >>> r.fits, r.max_batch_size, r.memory.device_total_bytes    # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from gpuplan.catalog import GPU, features, get_gpu, resolve_gpus
+from gpuplan.errors import UsageError
+from gpuplan.memory.batch import BatchScaler, largest_fitting_batch
+from gpuplan.memory.predict import MemoryResult, predict_memory
+from gpuplan.trace import KernelProfile, Trace, trace_workload
+from gpuplan.workload.spec import Mode, Precision, Workload
+
+
+@dataclass
+class GPUSummary:
+    name: str
+    vendor: str
+    architecture: str
+    compute_capability: str | None
+    memory_bytes: int | None
+
+
+@dataclass
+class FitResult:
+    gpu: GPUSummary
+    model: str
+    mode: str
+    precision: str
+    optimizer: str | None
+    batch: int
+    grad_accum: int
+    fits: bool | None
+    memory: MemoryResult
+    max_batch_size: int | None = None
+    time: Any = None  # TimeResult of the speed engine, when available
+    param_count: int = 0
+    trainable_param_count: int = 0
+    kernel_profile: dict[str, Any] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+    trace_seconds: float = 0.0
+
+
+def kernel_profile_for(gpu: GPU) -> KernelProfile:
+    """Which SDPA backend family the GPU runs (flash needs sm80+, memory-efficient sm50+)."""
+    f = features(gpu)
+    attention = "flash" if f.flash_attention else "mem_efficient" if f.mem_efficient_attention else "math"
+    return KernelProfile(attention=attention, rnn="cudnn")
+
+
+def precision_warnings(gpu: GPU, precision: Precision, mode: Mode) -> list[str]:
+    """What the GPU cannot do well with this precision (PyTorch runs it, but say so)."""
+    f = features(gpu)
+    out: list[str] = []
+    low16 = precision in (Precision.AMP_FP16, Precision.FP16)
+    if low16 and not f.fp16_math:
+        out.append(f"{gpu.name} has no native FP16 arithmetic: {precision} saves memory but runs no faster "
+                   "than fp32 (often slower).")
+    if precision in (Precision.AMP_BF16, Precision.BF16) and not f.bf16:
+        out.append(f"{gpu.name} has no BF16 support in hardware: PyTorch emulates bf16 there, far slower than "
+                   "fp16 or fp32; use amp-fp16 instead.")
+    if precision is Precision.TF32 and not f.tf32:
+        out.append(f"{gpu.name} has no TF32 (needs compute capability 8.0+): tf32 runs as plain fp32.")
+    if precision is Precision.FP16 and mode is Mode.TRAIN:
+        out.append("pure fp16 training (model.half()) without loss scaling and fp32 master weights is prone to "
+                   "underflow/NaN; amp-fp16 is the safe way.")
+    if gpu.vendor != "NVIDIA":
+        out.append(f"{gpu.vendor} GPUs: memory is modelled with the CUDA allocator's rules and a CUDA-sized context; "
+                   "ROCm/MPS/XPU allocators differ.")
+    cc = gpu.cc_tuple
+    if cc is not None and cc < (3, 7):
+        out.append("the newest official PyTorch for this GPU is old (see `gpuplan gpu`): its allocator and kernels "
+                   "differ from the modern PyTorch this prediction models.")
+    return out
+
+
+def _summary(gpu: GPU) -> GPUSummary:
+    return GPUSummary(gpu.name, gpu.vendor, gpu.architecture, gpu.compute_capability, gpu.memory_bytes)
+
+
+class _TraceCache:
+    """One trace per (workload, kernel profile): GPUs sharing a profile share the trace."""
+
+    def __init__(self) -> None:
+        self.cache: dict[tuple[str, KernelProfile], Trace] = {}
+
+    def fn(self, profile: KernelProfile) -> Callable[[Workload], Trace]:
+        def trace(w: Workload) -> Trace:
+            key = (repr(w), profile)
+            if key not in self.cache:
+                self.cache[key] = trace_workload(w, profile)
+            return self.cache[key]
+
+        return trace
+
+
+def _time_for(trace: Trace, gpu: GPU, precision: Precision) -> Any:
+    try:
+        from gpuplan.timing import predict_time
+    except ImportError:  # pragma: no cover
+        return None
+    return predict_time(trace, gpu, precision)
+
+
+def fit_many(workload: Workload, gpus: list[GPU], *, auto_batch: bool = False, context_bytes: int | None = None,
+             with_time: bool = True, progress: Callable[[str], None] | None = None) -> list[FitResult]:
+    """Memory (and time) of ``workload`` on each GPU; with ``auto_batch`` the largest batch that fits."""
+    cache = _TraceCache()
+    scalers: dict[KernelProfile, BatchScaler] = {}
+    results: list[FitResult] = []
+    for gpu in gpus:
+        profile = kernel_profile_for(gpu)
+        trace_fn = cache.fn(profile)
+        if progress:
+            progress(gpu.name)
+        max_batch: int | None = None
+        batch = workload.batch
+        if auto_batch:
+            if profile not in scalers:
+                scalers[profile] = BatchScaler(trace_fn, workload)
+            scaler = scalers[profile]
+
+            def fits_at(b: int, scaler: BatchScaler = scaler, gpu: GPU = gpu) -> bool:
+                return bool(predict_memory(scaler.at(b), gpu, context_bytes=context_bytes, with_timeline=False).fits)
+
+            max_batch = largest_fitting_batch(fits_at, start=max(1, workload.batch))
+            # check the answer with a real trace (the affine model is exact for batch-linear shapes)
+            if max_batch > 0 and scaler.affine:
+                while max_batch > 0 and not predict_memory(scaler.real(max_batch), gpu, context_bytes=context_bytes,
+                                                           with_timeline=False).fits:
+                    max_batch -= 1
+            batch = max(1, max_batch)
+            trace = scaler.real(batch) if batch not in (scaler.b1, scaler.b2) else scaler.at(batch)
+        else:
+            trace = trace_fn(workload)
+        mem = predict_memory(trace, gpu, context_bytes=context_bytes)
+        timing = _time_for(trace, gpu, workload.precision) if with_time else None
+        results.append(FitResult(
+            gpu=_summary(gpu), model=workload.model, mode=workload.mode.value, precision=workload.precision.value,
+            optimizer=workload.optimizer.value if workload.mode is Mode.TRAIN else None, batch=batch,
+            grad_accum=workload.grad_accum, fits=mem.fits, memory=mem, max_batch_size=max_batch, time=timing,
+            param_count=trace.param_count, trainable_param_count=trace.trainable_param_count,
+            kernel_profile=dataclasses.asdict(profile),
+            warnings=precision_warnings(gpu, workload.precision, workload.mode) + list(trace.warnings),
+            trace_seconds=trace.trace_seconds,
+        ))
+    return results
+
+
+def fit(model: str, gpu: str = "RTX 3060 12GB", *, batch: int | str = 1, **options: Any) -> FitResult | list[FitResult]:
+    """Will ``model`` fit on ``gpu``? ``gpu`` may be "a,b,c" or "all"; ``batch`` an int or "auto".
+
+    Options are the fields of ``Workload`` (mode, precision, optimizer, seq_len, grad_accum,
+    checkpointing, freeze, lora_rank, ...). Returns one FitResult, or a list for several GPUs.
+    """
+    auto = batch == "auto"
+    if not auto and (not isinstance(batch, int) or isinstance(batch, bool)):
+        raise UsageError(f"batch must be a positive integer or 'auto' (got {batch!r}).")
+    for key in ("mode", "precision", "optimizer"):
+        if key in options and isinstance(options[key], str):
+            enum = {"mode": Mode, "precision": Precision, "optimizer": __import__(
+                "gpuplan.workload.spec", fromlist=["OptimizerKind"]).OptimizerKind}[key]
+            options[key] = enum(options[key])
+    w = Workload(model=model, batch=1 if auto else int(batch), **options)
+    gpus = resolve_gpus(gpu) if ("," in gpu or gpu.strip().lower() == "all") else [get_gpu(gpu)]
+    res = fit_many(w, gpus, auto_batch=auto)
+    return res[0] if len(res) == 1 and "," not in gpu and gpu.strip().lower() != "all" else res

@@ -1,0 +1,60 @@
+"""`gpuplan fit MODEL --gpu NAME`: will it fit, where the memory goes, the largest batch, and how fast."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from gpuplan.cli.main import add_common_options
+from gpuplan.cli.workload_args import add_workload_options, workload_from_args
+from gpuplan.errors import UsageError
+
+
+def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = sub.add_parser("fit", help="will a model fit on a GPU, where the memory goes, how fast",
+                       description="Predict peak GPU memory (and step time) of one training or inference step.")
+    add_workload_options(p)
+    p.add_argument("--gpu", default=None, required=True, help="GPU name, 'a,b,c', 'all', or a spec file (.yaml/.json)")
+    p.add_argument("--dataset-size", type=int, metavar="N", help="samples per epoch, for the epoch time")
+    add_common_options(p)
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from gpuplan.api import fit_many
+    from gpuplan.catalog import get_gpu, resolve_gpus
+    from gpuplan.render.console import stdout_console
+    from gpuplan.render.jsonout import dumps
+
+    w, auto = workload_from_args(args)
+    if args.dataset_size is not None and args.dataset_size <= 0:
+        raise UsageError(f"--dataset-size {args.dataset_size}: must be a positive integer.")
+    spec = args.gpu.strip()
+    many = "," in spec or spec.lower() == "all"
+    gpus = resolve_gpus(spec) if many else [get_gpu(spec)]
+    context = int(args.context_mib * 2**20) if args.context_mib is not None else None
+    progress = None
+    if sys.stderr.isatty() and not args.json:
+        from rich.console import Console
+
+        status = Console(stderr=True).status("tracing…")
+        status.start()
+
+        def progress(name: str) -> None:
+            status.update(f"predicting for {name}…")
+    try:
+        results = fit_many(w, gpus, auto_batch=auto, context_bytes=context, progress=progress)
+    finally:
+        if progress is not None:
+            status.stop()
+    if args.json:
+        print(dumps(results if many else results[0]))
+        return 0
+    from gpuplan.render.fit_text import print_fit, print_fit_table
+
+    console = stdout_console(no_color=args.no_color)
+    if many:
+        print_fit_table(results, console)
+    else:
+        print_fit(results[0], console, dataset_size=args.dataset_size)
+    return 0

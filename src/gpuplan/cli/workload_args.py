@@ -1,0 +1,99 @@
+"""Options that describe a workload, shared by fit/compare/advise/report."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+from typing import Any
+
+from gpuplan.errors import UsageError
+from gpuplan.workload.spec import InputSpec, Mode, OptimizerKind, Precision, Workload
+
+_DTYPES = ("float32", "float16", "bfloat16", "int64", "int32", "bool", "uint8", "float64")
+
+
+def add_workload_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("model", help="resnet50 | timm:NAME | a shipped HF id (bert-base-uncased, meta-llama/Llama-2-7b-hf) "
+                   "| lenet5 | cifar_cnn | lstm | mlp | path/to/file.py:factory | package.module:factory")
+    p.add_argument("--batch", default="1", help="batch size (the micro-batch with --grad-accum), or 'auto' for the "
+                   "largest that fits (default 1)")
+    p.add_argument("--mode", default="train", choices=[m.value for m in Mode])
+    p.add_argument("--precision", default="fp32", choices=[x.value for x in Precision])
+    p.add_argument("--optimizer", default="adamw", choices=[o.value for o in OptimizerKind])
+    p.add_argument("--input", action="append", default=[], metavar="SHAPE[:DTYPE]",
+                   help="per-sample input shape without the batch dimension, e.g. 3x224x224 or 128:int64 "
+                   "(repeat for several inputs)")
+    p.add_argument("--seq-len", type=int, help="sequence length for token models (default 512 or the model's maximum)")
+    p.add_argument("--model-arg", action="append", default=[], metavar="K=V",
+                   help="argument for the model factory; V parsed as JSON when it parses")
+    p.add_argument("--hf-config", metavar="PATH", help="a Hugging Face config.json to build the model from")
+    p.add_argument("--loss", choices=["cross-entropy", "mse", "mean", "model"], help="loss (default: chosen from "
+                   "the model: cross-entropy on class logits, the model's own loss for HF models, else the mean)")
+    p.add_argument("--grad-accum", type=int, default=1, metavar="N", help="gradient accumulation steps")
+    p.add_argument("--checkpointing", action="store_true", help="activation checkpointing per block")
+    p.add_argument("--freeze", action="append", default=[], metavar="GLOB", help="freeze parameters of matching "
+                   "modules (repeatable)")
+    p.add_argument("--lora-rank", type=int, metavar="R", help="LoRA adapters of rank R (base weights frozen)")
+    p.add_argument("--lora-targets", action="append", default=[], metavar="GLOB", help="modules that get LoRA "
+                   "(default: every Linear except output heads)")
+    p.add_argument("--context-mib", type=float, metavar="MIB", help="CUDA context size to assume instead of the "
+                   "modelled one")
+
+
+def parse_input(text: str) -> InputSpec:
+    shape_s, _, dtype = text.partition(":")
+    dtype = dtype or "float32"
+    if dtype not in _DTYPES:
+        raise UsageError(f"--input {text!r}: unknown dtype {dtype!r}; allowed: {', '.join(_DTYPES)}.")
+    if not re.fullmatch(r"\d+(x\d+)*", shape_s.strip()):
+        raise UsageError(f"--input {text!r}: expected a shape like 3x224x224 or 128:int64 (no batch dimension).")
+    shape = tuple(int(s) for s in shape_s.split("x"))
+    if any(s <= 0 for s in shape):
+        raise UsageError(f"--input {text!r}: every dimension must be positive.")
+    return InputSpec(shape, dtype)
+
+
+def parse_model_args(items: list[str]) -> tuple[tuple[str, Any], ...]:
+    out: list[tuple[str, Any]] = []
+    for item in items:
+        k, sep, v = item.partition("=")
+        if not sep or not k:
+            raise UsageError(f"--model-arg {item!r}: expected K=V.")
+        try:
+            val: Any = json.loads(v)
+        except json.JSONDecodeError:
+            val = v
+        out.append((k, val))
+    return tuple(out)
+
+
+def parse_batch(text: str) -> tuple[int, bool]:
+    """(batch, auto)."""
+    if str(text).strip().lower() == "auto":
+        return 1, True
+    try:
+        b = int(text)
+    except ValueError:
+        raise UsageError(f"--batch {text!r}: expected a positive integer or 'auto'.") from None
+    if b <= 0:
+        raise UsageError(f"--batch {b}: must be a positive integer (or 'auto').")
+    return b, False
+
+
+def workload_from_args(args: argparse.Namespace) -> tuple[Workload, bool]:
+    batch, auto = parse_batch(args.batch)
+    if args.grad_accum <= 0:
+        raise UsageError(f"--grad-accum {args.grad_accum}: must be a positive integer.")
+    if args.seq_len is not None and args.seq_len <= 0:
+        raise UsageError(f"--seq-len {args.seq_len}: must be a positive integer.")
+    if args.lora_rank is not None and args.lora_rank <= 0:
+        raise UsageError(f"--lora-rank {args.lora_rank}: must be a positive integer.")
+    w = Workload(
+        model=args.model, batch=batch, mode=Mode(args.mode), precision=Precision(args.precision),
+        optimizer=OptimizerKind(args.optimizer), inputs=tuple(parse_input(s) for s in args.input),
+        seq_len=args.seq_len, model_args=parse_model_args(args.model_arg), hf_config=args.hf_config,
+        loss=args.loss, grad_accum=args.grad_accum, checkpointing=args.checkpointing, freeze=tuple(args.freeze),
+        lora_rank=args.lora_rank, lora_targets=tuple(args.lora_targets),
+    )
+    return w, auto
