@@ -136,6 +136,12 @@ def version_key(text: str) -> tuple[int, ...]:
     return tuple(int(p) for p in re.findall(r"\d+", text))
 
 
+def cuda_key(text: str) -> tuple[int, int]:
+    """A CUDA version as (major, minor); a bare major ("8", "10.x") counts as major.0."""
+    v = version_key(text)
+    return (v[0], v[1] if len(v) > 1 else 0)
+
+
 def _mm(text: str) -> str:
     """Major.minor of a version: ``"10.2.89"`` -> ``"10.2"``."""
     return ".".join(str(p) for p in version_key(text)[:2])
@@ -264,7 +270,7 @@ def _runs(row: _ArchRow, cc: tuple[int, int], min_cuda: str | None) -> bool:
     """A build runs on the GPU: its arch list covers the CC (archlist rule) and its CUDA toolkit is not older
     than the first toolkit that can target the GPU (older builds could only JIT PTX, and their bundled
     libraries predate the GPU)."""
-    if min_cuda and version_key(row.cuda) < version_key(min_cuda):
+    if min_cuda and cuda_key(row.cuda) < cuda_key(min_cuda):
         return False
     return binary_supports(row.arch_list, cc)
 
@@ -337,8 +343,12 @@ def tensorflow_compat(gpu: GPU) -> FrameworkCompat:
         return FrameworkCompat(False, note="official TensorFlow GPU wheels are CUDA-only (AMD: tensorflow-rocm; "
                                            "Apple: tensorflow-metal) - not covered by gpuplan's sources")
     rows = [r for r in read_csv("tensorflow.csv") if "Windows" not in r["versions"]]
+    first_cuda = cuda_toolkit_compat(gpu).min
     ok = []
     for r in rows:
+        newest_cuda = r["cuda"].split("-")[-1]
+        if first_cuda and cuda_key(newest_cuda) < cuda_key(first_cuda):
+            continue  # built with a toolkit older than the GPU (see _runs)
         runs = binary_supports(r["arch_list"], cc) if r["arch_list"] else cc >= version_key(r["min_cc"])
         if runs:
             ok.append(r)
@@ -347,8 +357,13 @@ def tensorflow_compat(gpu: GPU) -> FrameworkCompat:
     win_note = (" The Windows 0.12 pip package was built for CC 3.0 (TF-6083, TF-6125)."
                 if binary_supports(win["arch_list"], cc) else "")
     if not ok:
+        ptx = [r for r in rows if r["arch_list"] and binary_supports(r["arch_list"], cc)]
+        ptx_note = (f" TensorFlow {ptx[-1]['versions']} ships PTX that a current driver can JIT-compile for it, but "
+                    f"was built with CUDA {ptx[-1]['cuda']}, older than the first toolkit for this GPU "
+                    f"({first_cuda}): not counted as official support." if ptx else "")
         return FrameworkCompat(False, note="no official Linux TensorFlow binary supports this GPU; a source build "
-                               "with TF_CUDA_COMPUTE_CAPABILITIES is the only way." + win_note, sources=sources)
+                               "with TF_CUDA_COMPUTE_CAPABILITIES is the only way." + win_note + ptx_note,
+                               sources=sources)
     current = ok[-1] is rows[-1]
     inferred = [r["versions"] for r in ok if r["basis"] == "inferred"]
     note = ("; ".join(f"{v}: inferred, exact capability list not found" for v in inferred) or None)
@@ -393,9 +408,9 @@ def rocm_compat(gpu: GPU) -> RocmCompat:
     pt = f"PyTorch {newest.newest} with ROCm {newest.rocm[0]}" if newest else None
     install = (f"pip install torch=={newest.newest} --index-url https://download.pytorch.org/whl/rocm{newest.rocm[0]}"
                if newest else None)
-    note = ("which gfx targets each PyTorch ROCm wheel is compiled for is not in gpuplan's sources; "
+    note = ("Which gfx targets each PyTorch ROCm wheel is compiled for is not in gpuplan's sources; "
             "the ROCm versions of PyTorch releases after "
-            f"{newest.line if newest else '?'} were not found")
+            f"{newest.line if newest else '?'} were not found.")
     if row is None:
         return RocmCompat(True, gpu.gfx_target, "not found in gpuplan's ROCm table", None, pt, install, note)
     return RocmCompat(True, gpu.gfx_target, row["linux"] or None, row["windows"] or None, pt, install, note,
@@ -514,6 +529,12 @@ def local_torch_check(gpu: GPU) -> LocalTorch:
 
 
 # -------------------------------------------------------------------------------------------- report
+def _leading_key(cited: str) -> str:
+    """``"LLVM (MAX CUDA_102)"`` -> ``"LLVM"``: the source key without its detail."""
+    m = re.match(r"[A-Za-z0-9.\-]+", cited.strip())
+    return m.group() if m else cited.strip()
+
+
 def compat_report(gpu: GPU, local_torch: bool = True) -> CompatReport:
     """Everything about running deep learning software on ``gpu``; see the module docstring."""
     toolkit = cuda_toolkit_compat(gpu)
@@ -524,7 +545,10 @@ def compat_report(gpu: GPU, local_torch: bool = True) -> CompatReport:
     jx = jax_compat(gpu)
     sources: list[str] = []
     for part in (toolkit, pt, tf, jx, rocm, mps):
-        sources += [s for s in part.sources if s not in sources]
+        for cited in part.sources:
+            key = _leading_key(cited)
+            if key not in sources:
+                sources.append(key)
     return CompatReport(
         gpu=gpu.name,
         cuda_toolkit=toolkit,

@@ -1,0 +1,95 @@
+"""`gpuplan gpus`: list the catalog, filtered and sorted.
+
+    gpuplan gpus --vendor nvidia --min-memory 24 --feature bf16 --sort bandwidth_gbs --desc
+    gpuplan gpus --arch ampere --json
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+from typing import Any
+
+from gpuplan.catalog import features, load_catalog
+from gpuplan.catalog.types import GPU, Features
+from gpuplan.cli.main import add_common_options
+from gpuplan.errors import UsageError
+from gpuplan.render.console import stdout_console
+from gpuplan.render.gpu_text import print_gpu_list
+from gpuplan.render.jsonout import dumps, to_jsonable
+
+SORT_FIELDS = tuple(f.name for f in dataclasses.fields(GPU) if f.name not in {"aliases", "sources", "notes"})
+FEATURES = tuple(f.name for f in dataclasses.fields(Features) if f.type in {"bool", bool})
+SEGMENTS = ("consumer", "laptop", "workstation", "datacenter", "apple")
+
+
+def register(subparsers: Any) -> None:
+    p = subparsers.add_parser(
+        "gpus", help="list the GPU catalog (filter, sort)",
+        description="List the GPU catalog. Filters combine (AND); unknown values sort last.",
+    )
+    p.add_argument("--vendor", help="NVIDIA, AMD, Intel or Apple (case-insensitive)")
+    p.add_argument("--arch", help="architecture contains this text (e.g. ampere, hopper, 'rdna 3')")
+    p.add_argument("--segment", choices=SEGMENTS, help="market segment")
+    p.add_argument("--min-memory", type=float, metavar="GIB", help="at least this much memory (GiB)")
+    p.add_argument("--feature", action="append", default=[], metavar="NAME",
+                   help=f"has this hardware feature; repeatable ({', '.join(FEATURES)})")
+    p.add_argument("--sort", default=None, metavar="FIELD",
+                   help=f"sort by a GPU field ({', '.join(SORT_FIELDS)}); catalog order by default")
+    p.add_argument("--desc", action="store_true", help="sort descending")
+    p.add_argument("--limit", type=int, metavar="N", help="show at most N GPUs")
+    add_common_options(p)
+    p.set_defaults(func=run)
+
+
+def _feature_name(name: str) -> str:
+    key = name.strip().lower().replace("-", "_")
+    aliases = {"flash": "flash_attention", "fp16": "fp16_math", "tensor": "tensor_cores", "dp4a": "int8_dp4a",
+               "mem_efficient": "mem_efficient_attention"}
+    key = aliases.get(key, key)
+    if key not in FEATURES:
+        raise UsageError(f"unknown feature {name!r}", hint="Features: " + ", ".join(FEATURES))
+    return key
+
+
+def filter_gpus(gpus: list[GPU], args: argparse.Namespace) -> list[GPU]:
+    out = gpus
+    if args.vendor:
+        out = [g for g in out if g.vendor.lower() == args.vendor.lower()]
+    if args.arch:
+        out = [g for g in out if args.arch.lower() in g.architecture.lower()]
+    if args.segment:
+        out = [g for g in out if g.segment == args.segment]
+    if args.min_memory is not None:
+        out = [g for g in out if g.memory_bytes is not None and g.memory_bytes >= args.min_memory * 2**30]
+    for name in args.feature:
+        key = _feature_name(name)
+        out = [g for g in out if getattr(features(g), key)]
+    return out
+
+
+def sort_gpus(gpus: list[GPU], field: str, desc: bool) -> list[GPU]:
+    if field not in SORT_FIELDS:
+        raise UsageError(f"cannot sort by {field!r}", hint="Fields: " + ", ".join(SORT_FIELDS))
+    known = [g for g in gpus if getattr(g, field) is not None]
+    unknown = [g for g in gpus if getattr(g, field) is None]
+
+    def key(g: GPU) -> Any:
+        v = getattr(g, field)
+        return v.lower() if isinstance(v, str) else v
+
+    return sorted(known, key=key, reverse=desc) + unknown
+
+
+def run(args: argparse.Namespace) -> int:
+    gpus = filter_gpus(list(load_catalog()), args)
+    if args.sort:
+        gpus = sort_gpus(gpus, args.sort, args.desc)
+    if args.limit is not None:
+        gpus = gpus[: max(args.limit, 0)]
+    if args.json:
+        sys.stdout.write(dumps([to_jsonable(g) for g in gpus]) + "\n")
+        return 0
+    print_gpu_list(stdout_console(no_color=args.no_color), gpus)
+    return 0
