@@ -32,6 +32,7 @@ from gpuplan.trace.kernels import TargetKernels
 from gpuplan.trace.recorder import Recorder
 from gpuplan.trace.records import Category, EventKind, KernelProfile, MemEvent, Phase, Trace
 from gpuplan.workload import techniques
+from gpuplan.workload.optimizers import Adafactor, Adam8bit
 from gpuplan.workload.spec import InputSpec, Mode, OptimizerKind, Precision, Workload
 from gpuplan.workload.zoo import ModelSpec, resolve_model
 
@@ -75,10 +76,8 @@ def _make_optimizer(kind: OptimizerKind, params: list[nn.Parameter]) -> torch.op
     if kind is OptimizerKind.ADAMW:
         return torch.optim.AdamW(params, foreach=True)
     if kind is OptimizerKind.ADAFACTOR:
-        return torch.optim.Adafactor(params, foreach=True)
+        return Adafactor(params)
     if kind is OptimizerKind.ADAM8BIT:
-        from gpuplan.workload.optim8bit import Adam8bit
-
         return Adam8bit(params)
     raise UsageError(f"Unknown optimizer {kind!r}.")
 
