@@ -234,7 +234,7 @@ def print_gpu_list(console: Console, gpus: Sequence[GPU]) -> None:
         return
     table = Table(show_lines=False)
     for i, col in enumerate(LIST_COLUMNS):
-        table.add_column(col, justify="right" if i in {4, 5, 6, 7, 8} else "left")
+        table.add_column(col, justify="right" if i in {4, 5, 6, 7, 8} else "left", no_wrap=i > 2)
     for g in gpus:
         table.add_row(*gpu_list_row(g))
     console.print(table)
