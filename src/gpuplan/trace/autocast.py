@@ -150,32 +150,58 @@ def _policy_of(name: str) -> str | None:
     return None
 
 
+class CudaAutocastPolicy:
+    """Registers CUDA's autocast policy on the AutocastCPU key for as long as it is entered.
+
+    Keep it entered for the whole step: activation checkpointing re-enters autocast during the
+    backward recomputation and must meet the same policy. ``region()`` is the ``torch.autocast``
+    block of the forward pass; leaving it drops the cast-weight cache, as CUDA autocast does.
+    """
+
+    def __init__(self, dtype: torch.dtype) -> None:
+        self.dtype = dtype
+        self.caster = _Caster(dtype)
+        self.lib: Any = None
+
+    def __enter__(self) -> CudaAutocastPolicy:
+        self.lib = torch.library.Library("aten", "IMPL")
+        cpu_ops = set(torch._C._dispatch_get_registrations_for_dispatch_key("AutocastCPU"))
+        cuda_ops = set(torch._C._dispatch_get_registrations_for_dispatch_key("AutocastCUDA"))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            for qual in sorted(cpu_ops | cuda_ops):
+                try:
+                    op = _resolve(qual)
+                except (AttributeError, RuntimeError):
+                    continue
+                policy = _policy_of(qual) if qual in cuda_ops else None
+                if policy is None:
+                    composite = torch._C._dispatch_has_kernel_for_dispatch_key(qual, "CompositeImplicitAutograd")
+                    policy = "passthrough_composite" if composite else "passthrough"
+                short = qual.split("::", 1)[1]
+                try:
+                    self.lib.impl(short, _kernel(op, policy, self.caster), "AutocastCPU")
+                except RuntimeError:
+                    continue
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.caster.cache.clear()
+        if self.lib is not None:
+            self.lib._destroy()
+            self.lib = None
+
+    @contextlib.contextmanager
+    def region(self) -> Iterator[None]:
+        try:
+            with torch.autocast("cpu", dtype=self.dtype):
+                yield
+        finally:
+            self.caster.cache.clear()
+
+
 @contextlib.contextmanager
 def cuda_autocast(dtype: torch.dtype) -> Iterator[None]:
     """Within this context, autocast on the CPU casts like CUDA autocast with ``dtype``."""
-    caster = _Caster(dtype)
-    lib = torch.library.Library("aten", "IMPL")
-    cpu_ops = set(torch._C._dispatch_get_registrations_for_dispatch_key("AutocastCPU"))
-    cuda_ops = set(torch._C._dispatch_get_registrations_for_dispatch_key("AutocastCUDA"))
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        for qual in sorted(cpu_ops | cuda_ops):
-            try:
-                op = _resolve(qual)
-            except (AttributeError, RuntimeError):
-                continue
-            policy = _policy_of(qual) if qual in cuda_ops else None
-            if policy is None:
-                composite = torch._C._dispatch_has_kernel_for_dispatch_key(qual, "CompositeImplicitAutograd")
-                policy = "passthrough_composite" if composite else "passthrough"
-            short = qual.split("::", 1)[1]
-            try:
-                lib.impl(short, _kernel(op, policy, caster), "AutocastCPU")
-            except RuntimeError:
-                continue
-    try:
-        with torch.autocast("cpu", dtype=dtype):
-            yield
-    finally:
-        caster.cache.clear()
-        lib._destroy()
+    with CudaAutocastPolicy(dtype) as policy, policy.region():
+        yield

@@ -27,7 +27,7 @@ from torch import nn
 from torch._subclasses.fake_tensor import FakeTensorMode
 
 from gpuplan.errors import ModelBuildError, TraceError, UsageError
-from gpuplan.trace.autocast import cuda_autocast
+from gpuplan.trace.autocast import CudaAutocastPolicy
 from gpuplan.trace.kernels import TargetKernels
 from gpuplan.trace.recorder import Recorder
 from gpuplan.trace.records import Category, EventKind, KernelProfile, MemEvent, Phase, Trace
@@ -62,19 +62,21 @@ def _effective_inputs(w: Workload, spec: ModelSpec) -> tuple[InputSpec, ...]:
     return inputs
 
 
-def _make_optimizer(kind: OptimizerKind, params: list[nn.Parameter]) -> torch.optim.Optimizer | None:
+def _make_optimizer(kind: OptimizerKind, params: list[nn.Parameter], foreach: bool = True
+                    ) -> torch.optim.Optimizer | None:
     """The optimizer as PyTorch builds it on CUDA: the multi-tensor (foreach) implementation is the
-    CUDA default (torch.optim._default_to_fused_or_foreach), so we ask for it explicitly."""
+    CUDA default (torch.optim._default_to_fused_or_foreach), so we ask for it explicitly
+    (``foreach=False`` gives the per-parameter loop older Hugging Face AdamW used)."""
     if not params:
         return None
     if kind is OptimizerKind.SGD:
-        return torch.optim.SGD(params, lr=0.01, foreach=True)
+        return torch.optim.SGD(params, lr=0.01, foreach=foreach)
     if kind is OptimizerKind.SGD_MOMENTUM:
-        return torch.optim.SGD(params, lr=0.01, momentum=0.9, foreach=True)
+        return torch.optim.SGD(params, lr=0.01, momentum=0.9, foreach=foreach)
     if kind is OptimizerKind.ADAM:
-        return torch.optim.Adam(params, foreach=True)
+        return torch.optim.Adam(params, foreach=foreach)
     if kind is OptimizerKind.ADAMW:
-        return torch.optim.AdamW(params, foreach=True)
+        return torch.optim.AdamW(params, foreach=foreach)
     if kind is OptimizerKind.ADAFACTOR:
         return Adafactor(params)
     if kind is OptimizerKind.ADAM8BIT:
@@ -218,7 +220,7 @@ def trace_workload(w: Workload, profile: KernelProfile | None = None) -> Trace:
             techniques.enable_checkpointing(model)
         model.train(training)
         params = [p for p in model.parameters() if p.requires_grad] if training else []
-        optimizer = _make_optimizer(w.optimizer, params) if training else None
+        optimizer = _make_optimizer(w.optimizer, params, bool(dict(w.extra).get("foreach", True))) if training else None
         if optimizer is not None:
             # create the optimizer state (steady state), outside the recorder
             for p in params:
@@ -228,7 +230,7 @@ def trace_workload(w: Workload, profile: KernelProfile | None = None) -> Trace:
     n_params = sum(p.numel() for p in model.parameters())
     n_trainable = sum(p.numel() for p in model.parameters() if p.requires_grad) if training else 0
     vocab = spec.vocab_size
-    if spec.hf and spec.hf_task == "image-classification":
+    if spec.hf and spec.hf_task in ("image-classification", "seq-classification"):
         num_classes = int(getattr(getattr(model, "config", None), "num_labels", 2))
     else:
         num_classes = spec.num_classes
@@ -242,6 +244,8 @@ def trace_workload(w: Workload, profile: KernelProfile | None = None) -> Trace:
         stack.enter_context(rec)
         stack.enter_context(kernels)
         stack.enter_context(_Hooks(model, rec))
+        amp = (stack.enter_context(CudaAutocastPolicy(low))
+               if (w.precision.is_amp and low is not None) else None)
         rec.phase = Phase.SETUP
         for p in model.parameters():
             rec.track(p, Category.PARAMETER)
@@ -265,9 +269,9 @@ def trace_workload(w: Workload, profile: KernelProfile | None = None) -> Trace:
                     labels = torch.randint(0, num_classes, (w.batch,))
                     if spec.hf and loss_kind == "model":
                         kwargs["labels"] = labels
-                if spec.hf and spec.hf_task == "image-classification" and loss_kind == "model":
+                if spec.hf and spec.hf_task in ("image-classification", "seq-classification") and loss_kind == "model":
                     kwargs["labels"] = torch.randint(0, max(num_classes or 2, 2), (w.batch,))
-                autocast = cuda_autocast(low) if (w.precision.is_amp and low is not None) else nullcontext()
+                autocast = amp.region() if amp is not None else nullcontext()
                 grad = torch.enable_grad() if training else torch.no_grad()
                 n_before = len(rec.events)
                 with grad:

@@ -162,7 +162,9 @@ def _hf_spec(path: Path, w: Workload, label: str) -> ModelSpec:
     archs = raw.get("architectures") or []
     if not model_type:
         raise ModelBuildError(f"{path}: config has no 'model_type'.")
-    arch = archs[0] if archs else None
+    extra = dict(w.extra)
+    arch = extra.get("hf_architecture") or (archs[0] if archs else None)
+    attn_impl = extra.get("attn_implementation", "sdpa")
     cls = getattr(transformers, arch, None) if arch else None
     if cls is None:
         raise ModelBuildError(
@@ -176,6 +178,8 @@ def _hf_spec(path: Path, w: Workload, label: str) -> ModelSpec:
         task = "seq2seq"
     elif arch.endswith("ForImageClassification"):
         task = "image-classification"
+    elif arch.endswith("ForSequenceClassification"):
+        task = "seq-classification"
     else:
         task = "other"
     vocab = raw.get("vocab_size")
@@ -191,7 +195,7 @@ def _hf_spec(path: Path, w: Workload, label: str) -> ModelSpec:
         config = transformers.AutoConfig.for_model(model_type, **cfg_dict)
         config.use_cache = False
         try:
-            model = cls._from_config(config, attn_implementation="sdpa")
+            model = cls._from_config(config, attn_implementation=attn_impl)
         except (ValueError, TypeError, ImportError):
             model = cls._from_config(config)
         return model
