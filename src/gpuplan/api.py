@@ -132,13 +132,14 @@ def fit_many(workload: Workload, gpus: list[GPU], *, auto_batch: bool = False, c
                 return bool(predict_memory(scaler.at(b), gpu, context_bytes=context_bytes, with_timeline=False).fits)
 
             max_batch = largest_fitting_batch(fits_at, start=max(1, workload.batch))
-            # check the answer with a real trace (the affine model is exact for batch-linear shapes)
-            if max_batch > 0 and scaler.affine:
-                while max_batch > 0 and not predict_memory(scaler.real(max_batch), gpu, context_bytes=context_bytes,
-                                                           with_timeline=False).fits:
+            # for a few GPUs, check the answer with a real trace (the affine model is exact for
+            # batch-linear shapes; the check catches models whose memory is not)
+            if max_batch > 0 and scaler.affine and len(gpus) <= 3:
+                while max_batch > 0 and not predict_memory(trace_fn(workload.with_batch(max_batch)), gpu,
+                                                           context_bytes=context_bytes, with_timeline=False).fits:
                     max_batch -= 1
             batch = max(1, max_batch)
-            trace = scaler.real(batch) if batch not in (scaler.b1, scaler.b2) else scaler.at(batch)
+            trace = trace_fn(workload.with_batch(batch)) if len(gpus) <= 3 else scaler.at(batch)
         else:
             trace = trace_fn(workload)
         mem = predict_memory(trace, gpu, context_bytes=context_bytes)

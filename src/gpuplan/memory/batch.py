@@ -26,7 +26,9 @@ class BatchScaler:
         self.t2 = self.trace_fn(self.workload.with_batch(self.b2))
         e1, e2 = self.t1.events, self.t2.events
         self.affine = len(e1) == len(e2) and all(
-            a.kind == b.kind and a.block == b.block and a.category == b.category for a, b in zip(e1, e2, strict=True))
+            a.kind == b.kind and a.block == b.block and a.category == b.category for a, b in zip(e1, e2, strict=True)
+        ) and len(self.t1.ops) == len(self.t2.ops) and all(
+            a.name == b.name for a, b in zip(self.t1.ops, self.t2.ops, strict=True))
         self._cache: dict[int, Trace] = {self.b1: self.t1, self.b2: self.t2}
 
     def at(self, batch: int) -> Trace:
@@ -41,7 +43,18 @@ class BatchScaler:
                 slope = (b.nbytes - a.nbytes) / d
                 n = max(0, round(a.nbytes + slope * (batch - self.b1)))
                 events.append(MemEvent(a.kind, a.block, n, a.category, a.op_index, a.phase, a.module, a.stream))
-            t = dataclasses.replace(self.t1, events=events, batch=batch)
+            ops = []
+            for a, b in zip(self.t1.ops, self.t2.ops, strict=True):
+                f = (batch - self.b1) / d
+                ops.append(dataclasses.replace(
+                    b, flops=max(0.0, a.flops + (b.flops - a.flops) * f),
+                    bytes_in=max(0, round(a.bytes_in + (b.bytes_in - a.bytes_in) * f)),
+                    bytes_out=max(0, round(a.bytes_out + (b.bytes_out - a.bytes_out) * f)),
+                    shapes=tuple((batch, *s[1:]) if s and s[0] == self.b2 else s for s in b.shapes)))
+            t = dataclasses.replace(self.t1, events=events, ops=ops, batch=batch)
+            for attr in ("grad_accum", "family"):
+                if hasattr(self.t1, attr):
+                    setattr(t, attr, getattr(self.t1, attr))
         self._cache[batch] = t
         return t
 

@@ -206,9 +206,9 @@ class TargetKernels(TorchFunctionMode):
         backend = choose_sdpa_backend(self.profile, q.dtype, attn_mask is not None, q.shape[-1], dropout_p)
         self.backends_used.add(backend)
         if q.dim() != 4 or backend == "math":
-            with torch.overrides._no_torch_function_mode():
-                return torch.ops.aten._scaled_dot_product_attention_math(
-                    q, k, v, attn_mask, dropout_p, is_causal, None, scale=scale)[0]
+            # (this mode is not active inside its own handler, so the math ops are traced as they run)
+            return torch.ops.aten._scaled_dot_product_attention_math(
+                q, k, v, attn_mask, dropout_p, is_causal, None, scale=scale)[0]
         if backend == "flash":
             out = _FlashAttention.apply(q, k, v, is_causal, self.rec)
         else:
