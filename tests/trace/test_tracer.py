@@ -238,7 +238,7 @@ def test_user_factory_missing_attr_and_file(tmp_path: Path) -> None:
 
 def test_user_factory_returning_non_module(tmp_path: Path) -> None:
     (tmp_path / "m.py").write_text("def make():\n    return 3\n")
-    with pytest.raises(ModelBuildError, match="not a torch.nn.Module"):
+    with pytest.raises(ModelBuildError, match=r"not a torch\.nn\.Module"):
         trace_workload(Workload(f"{tmp_path / 'm.py'}:make", batch=1, inputs=(InputSpec((4,)),)))
 
 
