@@ -15,7 +15,8 @@ from typing import Any
 from gpuplan.catalog import GPU, features, get_gpu, resolve_gpus
 from gpuplan.errors import UsageError
 from gpuplan.memory.batch import BatchScaler, largest_fitting_batch
-from gpuplan.memory.predict import MemoryResult, predict_memory
+from gpuplan.memory.context import context_for, cublas_workspace_bytes, usable_capacity
+from gpuplan.memory.predict import MemoryResult, fits_on, predict_memory
 from gpuplan.trace import KernelProfile, Trace, trace_workload
 from gpuplan.workload.spec import Mode, Precision, Workload
 
@@ -115,6 +116,7 @@ def fit_many(workload: Workload, gpus: list[GPU], *, auto_batch: bool = False, c
     """Memory (and time) of ``workload`` on each GPU; with ``auto_batch`` the largest batch that fits."""
     cache = _TraceCache()
     scalers: dict[KernelProfile, BatchScaler] = {}
+    batch_memo: dict[tuple[KernelProfile, int | None, int], int] = {}
     results: list[FitResult] = []
     for gpu in gpus:
         profile = kernel_profile_for(gpu)
@@ -129,9 +131,15 @@ def fit_many(workload: Workload, gpus: list[GPU], *, auto_batch: bool = False, c
             scaler = scalers[profile]
 
             def fits_at(b: int, scaler: BatchScaler = scaler, gpu: GPU = gpu) -> bool:
-                return bool(predict_memory(scaler.at(b), gpu, context_bytes=context_bytes, with_timeline=False).fits)
+                return bool(fits_on(scaler.at(b), gpu, context_bytes=context_bytes))
 
-            max_batch = largest_fitting_batch(fits_at, start=max(1, workload.batch))
+            # GPUs with the same kernels, allocator limit and workspace size share the answer
+            ctx = context_for(gpu).context_bytes if context_bytes is None else context_bytes
+            cap = usable_capacity(gpu)
+            key = (profile, None if cap is None else cap - ctx, cublas_workspace_bytes(gpu))
+            if key not in batch_memo:
+                batch_memo[key] = largest_fitting_batch(fits_at, start=max(1, workload.batch))
+            max_batch = batch_memo[key]
             # for a few GPUs, check the answer with a real trace (the affine model is exact for
             # batch-linear shapes; the check catches models whose memory is not)
             if max_batch > 0 and scaler.affine and len(gpus) <= 3:

@@ -143,6 +143,19 @@ def _downsample(points: list[TimelinePoint], n: int = 200) -> list[TimelinePoint
     return [points[int(i * stride)] for i in range(n)] + [points[-1]]
 
 
+def fits_on(trace: Trace, gpu: GPU, *, context_bytes: int | None = None) -> bool | None:
+    """Only the verdict of ``predict_memory`` (one allocator replay against the card's limit)."""
+    capacity = usable_capacity(gpu)
+    if capacity is None:
+        return None
+    context = context_for(gpu).context_bytes if context_bytes is None else context_bytes
+    try:
+        replay(trace, gpu, limit=max(0, capacity - context))
+    except OutOfMemory:
+        return False
+    return True
+
+
 def predict_memory(trace: Trace, gpu: GPU, *, context_bytes: int | None = None,
                    with_timeline: bool = True) -> MemoryResult:
     """Predict peak memory of ``trace`` on ``gpu`` and whether it fits."""

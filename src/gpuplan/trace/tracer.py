@@ -200,18 +200,23 @@ def trace_workload(w: Workload, profile: KernelProfile | None = None) -> Trace:
     training = w.mode is Mode.TRAIN
     rec = Recorder()
     fake = FakeTensorMode()
+    build_dtype = low if (pure_low or w.precision.is_weight_only_quant) and low is not None else None
     with fake:
+        # build directly in the target dtype (model.half() on fake parameters cannot swap tensors
+        # that other objects hold weak references to)
+        previous = torch.get_default_dtype()
         try:
+            if build_dtype is not None:
+                torch.set_default_dtype(build_dtype)
             model = spec.build()
         except ModelBuildError:
             raise
         except Exception as e:
             raise ModelBuildError(f"Building {spec.name!r} failed: {type(e).__name__}: {e}") from e
+        finally:
+            torch.set_default_dtype(previous)
         if w.precision.is_weight_only_quant:
             techniques.quantize_linears(model, str(w.precision), low or torch.float16)
-            model.to(low or torch.float16)
-        elif pure_low and low is not None:
-            model.to(low)
         if w.freeze:
             techniques.freeze(model, w.freeze)
         if w.lora_rank:
