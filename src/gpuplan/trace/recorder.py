@@ -89,7 +89,10 @@ class Recorder(TorchDispatchMode):
         if key in self._live:
             return self._live[key]
         if host:
-            self._host.add(key)
+            if key not in self._host:
+                self._host.add(key)
+                # forget the address when the storage dies: a device storage may reuse it
+                weakref.finalize(st, self._host.discard, key)
             return None
         if key in self._host:
             return None
