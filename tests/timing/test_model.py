@@ -221,3 +221,16 @@ def test_shipped_constants_load_and_are_finite() -> None:
     c = default_constants()
     assert all(math.isfinite(v) and v > 0 for v in c.to_vector())
     assert np.allclose(TimingConstants.from_vector(c.to_vector()).to_vector(), c.to_vector())
+
+
+def test_product_trace_lenet5_end_to_end() -> None:
+    """A real trace (gpuplan.trace) of the seed LeNet-5: host-bound on old and new GPUs alike."""
+    from gpuplan.trace import trace_workload
+    from gpuplan.workload.spec import Workload
+
+    tr = trace_workload(Workload(model="lenet5", batch=64))
+    res = predict_many(tr, [GTX760, RTX3060], Precision.FP32)
+    assert all(r.bound == "overhead" for r in res)
+    assert res[0].step_seconds == pytest.approx(res[1].step_seconds, rel=0.1)
+    assert any(t.module for t in res[0].top_ops)  # module paths come through (forward ops)
+    json.dumps([r.to_dict() for r in res])
