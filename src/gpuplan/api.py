@@ -18,7 +18,7 @@ from gpuplan.memory.batch import BatchScaler, largest_fitting_batch
 from gpuplan.memory.context import context_for, cublas_workspace_bytes, usable_capacity
 from gpuplan.memory.predict import MemoryResult, fits_on, predict_memory
 from gpuplan.trace import KernelProfile, Trace, trace_workload
-from gpuplan.workload.spec import Mode, Precision, Workload
+from gpuplan.workload.spec import Mode, OptimizerKind, Precision, Workload
 
 
 @dataclass
@@ -173,10 +173,10 @@ def fit(model: str, gpu: str = "RTX 3060 12GB", *, batch: int | str = 1, **optio
     auto = batch == "auto"
     if not auto and (not isinstance(batch, int) or isinstance(batch, bool)):
         raise UsageError(f"batch must be a positive integer or 'auto' (got {batch!r}).")
-    for key in ("mode", "precision", "optimizer"):
-        if key in options and isinstance(options[key], str):
-            enum = {"mode": Mode, "precision": Precision, "optimizer": __import__(
-                "gpuplan.workload.spec", fromlist=["OptimizerKind"]).OptimizerKind}[key]
+    enums: dict[str, type[Mode] | type[Precision] | type[OptimizerKind]] = {
+        "mode": Mode, "precision": Precision, "optimizer": OptimizerKind}
+    for key, enum in enums.items():
+        if isinstance(options.get(key), str):
             options[key] = enum(options[key])
     w = Workload(model=model, batch=1 if auto else int(batch), **options)
     gpus = resolve_gpus(gpu) if ("," in gpu or gpu.strip().lower() == "all") else [get_gpu(gpu)]

@@ -52,9 +52,6 @@ class BatchScaler:
                     bytes_out=max(0, round(a.bytes_out + (b.bytes_out - a.bytes_out) * f)),
                     shapes=tuple((batch, *s[1:]) if s and s[0] == self.b2 else s for s in b.shapes)))
             t = dataclasses.replace(self.t1, events=events, ops=ops, batch=batch)
-            for attr in ("grad_accum", "family"):
-                if hasattr(self.t1, attr):
-                    setattr(t, attr, getattr(self.t1, attr))
         self._cache[batch] = t
         return t
 

@@ -34,8 +34,7 @@ def _nbytes(*ts: torch.Tensor | None) -> int:
     return sum(int(t.numel()) * t.element_size() for t in ts if t is not None)
 
 
-def choose_sdpa_backend(profile: KernelProfile, dtype: torch.dtype, has_mask: bool, head_dim: int,
-                        dropout: float) -> str:
+def choose_sdpa_backend(profile: KernelProfile, dtype: torch.dtype, has_mask: bool, head_dim: int) -> str:
     """Which CUDA SDPA kernel PyTorch would pick (torch/backends/cuda sdp_utils priority order)."""
     if profile.attention == "flash" and dtype in _LOW and not has_mask and head_dim <= 256:
         return "flash"
@@ -203,7 +202,7 @@ class TargetKernels(TorchFunctionMode):
             v = v.repeat_interleave(rep, dim=-3)
         if attn_mask is not None and attn_mask.dtype == torch.bool and is_causal:
             is_causal = False
-        backend = choose_sdpa_backend(self.profile, q.dtype, attn_mask is not None, q.shape[-1], dropout_p)
+        backend = choose_sdpa_backend(self.profile, q.dtype, attn_mask is not None, q.shape[-1])
         self.backends_used.add(backend)
         if q.dim() != 4 or backend == "math":
             # (this mode is not active inside its own handler, so the math ops are traced as they run)

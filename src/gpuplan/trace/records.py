@@ -109,3 +109,5 @@ class Trace:
     uncovered: list[str] = field(default_factory=list)  # ops/modules whose memory or time is not modelled
     warnings: list[str] = field(default_factory=list)
     trace_seconds: float = 0.0
+    grad_accum: int = 1  # micro-steps per optimizer step (the ops hold the last one and the optimizer)
+    family: str = ""  # "mlp" | "cnn" | "rnn" | "transformer" | "llm" | "custom"

@@ -2,7 +2,7 @@
 
 The model is built inside ``FakeTensorMode`` on the CPU device (so even a 70B model costs no
 memory), then one step runs with a recorder that logs ops and storage lifetimes, while
-``TargetKernels`` emulates the target GPU's SDPA/RNN kernels and ``cuda_autocast`` applies CUDA's
+``TargetKernels`` emulates the target GPU's SDPA/RNN kernels and ``CudaAutocastPolicy`` applies CUDA's
 autocast policy. Autograd on fake *CUDA* tensors needs a driver, so CPU fake tensors stand in
 for device tensors: every storage the step creates is a device allocation, except 0-dim host
 scalars (e.g. Adam's step counters).
@@ -17,8 +17,7 @@ timing engine scales forward/backward by the number of micro-steps.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager, nullcontext
+from contextlib import ExitStack, nullcontext
 from typing import Any
 
 import torch
@@ -110,12 +109,6 @@ class _Hooks:
             h.remove()
 
 
-@contextmanager
-def _phase(rec: Recorder, phase: Phase) -> Iterator[None]:
-    rec.phase = phase
-    yield
-
-
 def _batch_inputs(spec: ModelSpec, inputs: tuple[InputSpec, ...], batch: int, float_dtype: torch.dtype | None,
                   vocab: int | None) -> tuple[list[Any], dict[str, Any]]:
     args: list[Any] = []
@@ -173,10 +166,6 @@ def _loss(spec: ModelSpec, loss_kind: str, out: Any, batch: int, labels: torch.T
     if loss_kind == "mean":
         return y.float().mean() if y.is_floating_point() else y.sum().float()
     raise UsageError(f"Unknown loss {loss_kind!r}; allowed: cross-entropy, mse, mean, model.")
-
-
-def kernel_profile_key(profile: KernelProfile) -> str:
-    return f"attn={profile.attention},rnn={profile.rnn}"
 
 
 def trace_workload(w: Workload, profile: KernelProfile | None = None) -> Trace:
@@ -345,9 +334,9 @@ def trace_workload(w: Workload, profile: KernelProfile | None = None) -> Trace:
         module_activation_bytes=module_act,
         uncovered=uncovered,
         trace_seconds=time.perf_counter() - t0,
+        grad_accum=w.grad_accum,
+        family=spec.family,
     )
-    trace.grad_accum = w.grad_accum  # type: ignore[attr-defined]
-    trace.family = spec.family  # type: ignore[attr-defined]
     return trace
 
 
