@@ -63,3 +63,16 @@ def test_bad_input_is_a_clear_error(capsys: pytest.CaptureFixture[str], argv: li
     assert code == 2
     assert needle in err
     assert "Traceback" not in err and out == ""
+
+
+def test_gpu_spec_for_a_card_not_in_the_catalog(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "fit", "lenet5", "--gpu-spec", "name=My Card,memory_gib=4,bandwidth_gbs=100,"
+                       "fp32_tflops=5", "--batch", "32", "--json")
+    assert code == 0
+    obj = json.loads(out)
+    assert obj["gpu"]["name"] == "My Card" and obj["gpu"]["memory_bytes"] == 4 * 2**30
+
+
+def test_gpu_and_gpu_spec_are_exclusive(capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run(capsys, "fit", "lenet5")
+    assert code == 2 and "--gpu-spec" in err

@@ -14,7 +14,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = sub.add_parser("fit", help="will a model fit on a GPU, where the memory goes, how fast",
                        description="Predict peak GPU memory (and step time) of one training or inference step.")
     add_workload_options(p)
-    p.add_argument("--gpu", default=None, required=True, help="GPU name, 'a,b,c', 'all', or a spec file (.yaml/.json)")
+    p.add_argument("--gpu", default=None, help="GPU name, 'a,b,c', 'all', or a spec file (.yaml/.json)")
+    p.add_argument("--gpu-spec", metavar="FILE|k=v,...", help="a card not in the catalog: a YAML/JSON spec file or "
+                   "inline fields (same as `gpuplan gpu --gpu-spec`)")
     p.add_argument("--dataset-size", type=int, metavar="N", help="samples per epoch, for the epoch time")
     add_common_options(p)
     p.set_defaults(func=run)
@@ -29,8 +31,10 @@ def run(args: argparse.Namespace) -> int:
     w, auto = workload_from_args(args)
     if args.dataset_size is not None and args.dataset_size <= 0:
         raise UsageError(f"--dataset-size {args.dataset_size}: must be a positive integer.")
-    spec = args.gpu.strip()
-    many = "," in spec or spec.lower() == "all"
+    if bool(args.gpu) == bool(args.gpu_spec):
+        raise UsageError("give exactly one of --gpu NAME and --gpu-spec FILE.")
+    spec = (args.gpu or args.gpu_spec).strip()
+    many = args.gpu is not None and ("," in spec or spec.lower() == "all")
     gpus = resolve_gpus(spec) if many else [get_gpu(spec)]
     context = int(args.context_mib * 2**20) if args.context_mib is not None else None
     progress = None
