@@ -53,6 +53,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help(sys.stderr)
         return 2
     try:
+        _set_language(getattr(args, "lang", None))
         return int(args.func(args) or 0)
     except GpuplanError as err:
         print(f"gpuplan: error: {err}", file=sys.stderr)
@@ -64,10 +65,22 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
 
+def _set_language(lang: str | None) -> None:
+    from gpuplan.errors import UsageError
+    from gpuplan.i18n import set_language
+
+    try:
+        set_language(lang)
+    except ValueError as err:
+        raise UsageError(f"--lang: {err}") from None
+
+
 def add_common_options(p: argparse.ArgumentParser) -> None:
     """Options every subcommand has."""
     p.add_argument("--json", action="store_true", help="print the result as JSON (same records as the Python API)")
     p.add_argument("--no-color", action="store_true", help="plain text even on a terminal")
+    p.add_argument("--lang", metavar="en|zh", default=None,
+                   help="language of the text output (default: $GPUPLAN_LANG, else en); JSON keys never change")
 
 
 if __name__ == "__main__":
