@@ -398,14 +398,9 @@ def _merge(base: Iterable[PriceQuote], extra: Iterable[PriceQuote]) -> list[Pric
     def key(q: PriceQuote) -> tuple[str, str, str]:
         return (q.kind.value, _identity(q), q.offer.strip().lower())
 
-    merged = {key(q): q for q in base}
-    order = list(merged)
-    for q in extra:
-        k = key(q)
-        if k not in merged:
-            order.append(k)
-        merged[k] = q
-    return [merged[k] for k in order]
+    extra = list(extra)
+    replaced = {key(q) for q in extra}
+    return [q for q in base if key(q) not in replaced] + extra
 
 
 def load_prices(path: str | Path | None = None, *, use_env: bool = True) -> tuple[PriceQuote, ...]:
