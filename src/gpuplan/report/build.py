@@ -1,0 +1,245 @@
+"""Compose a report: fit results on every GPU, memory vs batch on the first few, comparison and advice.
+
+    >>> from gpuplan.catalog import resolve_gpus
+    >>> from gpuplan.workload.spec import Workload
+    >>> data = build_report(Workload("resnet50"), resolve_gpus("gtx 760,rtx 3060 12gb"))  # doctest: +SKIP
+    >>> data.fits[0].fits, data.sweeps[0].max_batch_size                                   # doctest: +SKIP
+
+Cost: for a fixed batch B the report traces the model twice (at B and 2B) whatever the number of GPUs
+when the model calls no fused attention kernel (a trace is then the same for every GPU; attention
+models need one trace per attention-kernel family). Memory at every other batch comes from those two
+traces (:class:`~gpuplan.memory.batch.BatchScaler`), at the cost of allocator replays only.
+With ``auto_batch`` the fit results come from :func:`gpuplan.api.fit_many` itself, which checks the
+largest batch with real traces.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import time
+from collections.abc import Callable, Iterable
+from datetime import UTC, datetime
+from typing import Any
+
+from gpuplan import __version__
+from gpuplan.api import FitResult, GPUSummary, fit_many, kernel_profile_for, precision_warnings
+from gpuplan.catalog import GPU
+from gpuplan.memory.batch import MAX_BATCH, BatchScaler, largest_fitting_batch
+from gpuplan.memory.context import context_for, cublas_workspace_bytes, usable_capacity
+from gpuplan.memory.predict import MemoryResult, fits_on, predict_memory
+from gpuplan.render.jsonout import to_jsonable
+from gpuplan.render.progress import NullProgress, ProgressSink
+from gpuplan.report.data import Availability, BatchSweep, ReportData, SweepPoint
+from gpuplan.trace import KernelProfile, Trace, trace_workload
+from gpuplan.trace.records import OpClass
+from gpuplan.workload.spec import Mode, Workload
+
+DETAIL_GPUS = 3  # GPUs that get the per-GPU charts (memory vs batch, timeline, op classes)
+SWEEP_POINTS = 14
+
+# most capable attention kernels first: a trace made under a more capable profile that never reached
+# an SDPA kernel is valid for every less capable one (see SharedTraces)
+_RANK = {"flash": 0, "mem_efficient": 1, "math": 2, "none": 3}
+
+
+def _rank(p: KernelProfile) -> tuple[int, str, bool]:
+    return (_RANK.get(p.attention, 9), p.rnn, p.tf32)
+
+
+def profile_independent(trace: Trace) -> bool:
+    """True when the traced step never called scaled-dot-product attention, so every kernel profile gives it.
+
+    Under the most capable profile, an SDPA call shows up either as a fused ATTENTION op or, when the
+    fused kernels could not take it, as the tracer's "traced as the math backend" note.
+    """
+    return not any(op.op_class is OpClass.ATTENTION for op in trace.ops) and not any(
+        "attention" in u for u in trace.uncovered)
+
+
+class SharedTraces:
+    """Traces by (workload, kernel profile), shared across profiles when the model has no SDPA call.
+
+    The first trace of a workload is made under the most capable profile among ``profiles``; when it is
+    profile-independent it serves every GPU.
+    """
+
+    def __init__(self, profiles: Iterable[KernelProfile]) -> None:
+        self.profiles = sorted(set(profiles), key=_rank)
+        self._exact: dict[tuple[str, KernelProfile], Trace] = {}
+        self._universal: dict[str, Trace] = {}
+        self.count = 0
+        self.on_trace: Callable[[Workload], None] | None = None
+
+    def _trace(self, w: Workload, profile: KernelProfile) -> Trace:
+        if self.on_trace is not None:
+            self.on_trace(w)
+        self.count += 1
+        t = trace_workload(w, profile)
+        self._exact[(repr(w), profile)] = t
+        return t
+
+    def get(self, w: Workload, profile: KernelProfile) -> Trace:
+        key = repr(w)
+        if key in self._universal:
+            return self._universal[key]
+        if (key, profile) in self._exact:
+            return self._exact[(key, profile)]
+        seen = any(k == key for k, _ in self._exact)
+        if not seen and self.profiles and profile in self.profiles:
+            t = self._trace(w, self.profiles[0])
+            if profile_independent(t):
+                self._universal[key] = t
+                return t
+            if self.profiles[0] == profile:
+                return t
+        return self._trace(w, profile)
+
+    def fn(self, profile: KernelProfile) -> Callable[[Workload], Trace]:
+        return lambda w: self.get(w, profile)
+
+
+def fit_from_trace(trace: Trace, gpu: GPU, workload: Workload, *, context_bytes: int | None = None,
+                   memory: MemoryResult | None = None) -> FitResult:
+    """The FitResult :func:`gpuplan.api.fit_many` gives for a fixed batch, from an existing trace."""
+    from gpuplan.api import _time_for
+
+    mem = memory or predict_memory(trace, gpu, context_bytes=context_bytes)
+    profile = kernel_profile_for(gpu)
+    return FitResult(
+        gpu=GPUSummary(gpu.name, gpu.vendor, gpu.architecture, gpu.compute_capability, gpu.memory_bytes),
+        model=workload.model, mode=workload.mode.value, precision=workload.precision.value,
+        optimizer=workload.optimizer.value if workload.mode is Mode.TRAIN else None, batch=workload.batch,
+        grad_accum=workload.grad_accum, fits=mem.fits, memory=mem, max_batch_size=None,
+        time=_time_for(trace, gpu, workload.precision), param_count=trace.param_count,
+        trainable_param_count=trace.trainable_param_count, kernel_profile=dataclasses.asdict(profile),
+        warnings=precision_warnings(gpu, workload.precision, workload.mode) + list(trace.warnings),
+        trace_seconds=trace.trace_seconds,
+    )
+
+
+def sweep_batches(current: int, max_batch: int | None, n: int = SWEEP_POINTS) -> list[int]:
+    """About ``n`` batch sizes from 1 to 25% past the larger of the current and the largest batch."""
+    top = max(current, max_batch or 0, 4)
+    upper = max(top + 1, math.ceil(top * 1.25))
+    step = (upper - 1) / max(1, n - 1)
+    out = {1 + round(i * step) for i in range(n)} | {current}
+    if max_batch:
+        out |= {max_batch, max_batch + 1}
+    return sorted(b for b in out if 1 <= b <= upper)
+
+
+def _context(gpu: GPU, context_bytes: int | None) -> int:
+    return context_for(gpu).context_bytes if context_bytes is None else context_bytes
+
+
+def batch_sweep(scaler: BatchScaler, gpu: GPU, fit: FitResult, *, context_bytes: int | None = None,
+                points: int = SWEEP_POINTS) -> BatchSweep:
+    """Memory vs batch on ``gpu`` from the scaler's two traces; the largest batch from the fit or the model."""
+    notes: list[str] = []
+    checked = fit.max_batch_size is not None
+    max_batch = fit.max_batch_size
+    traced = sorted({scaler.b1, scaler.b2})
+    if max_batch is None and scaler.affine and usable_capacity(gpu) is not None:
+        max_batch = largest_fitting_batch(
+            lambda b: bool(fits_on(scaler.at(b), gpu, context_bytes=context_bytes)), start=max(1, fit.batch))
+    if scaler.affine:
+        batches = sweep_batches(fit.batch, max_batch, points)
+    else:
+        batches = sorted(set(traced) | {fit.batch})
+        notes.append("memory is not affine in the batch size for this model: only traced batches are shown")
+    if max_batch is not None and max_batch >= MAX_BATCH:
+        notes.append(f"the search stops at batch {MAX_BATCH}")
+    pts = []
+    for b in batches:
+        trace = scaler.at(b)
+        m = predict_memory(trace, gpu, context_bytes=context_bytes, with_timeline=False)
+        pts.append(SweepPoint(b, m.device_total_bytes, m.peak_allocated_bytes, m.fits))
+    return BatchSweep(
+        gpu=gpu.name, capacity_bytes=usable_capacity(gpu), context_bytes=_context(gpu, context_bytes),
+        max_batch_size=max_batch, max_batch_checked=checked, current_batch=fit.batch, affine=scaler.affine,
+        traced_batches=traced, points=pts, notes=notes)
+
+
+def _comparison(workload: Workload, gpus: list[GPU], fits: list[FitResult]) -> tuple[Any, Availability]:
+    try:
+        from gpuplan.advise import compare as compare_mod  # type: ignore[attr-defined]
+    except ImportError:
+        return None, Availability(False, "the GPU comparison engine (gpuplan compare) is not in this build")
+    run = getattr(compare_mod, "compare_for_report", None)
+    if run is None:
+        return None, Availability(False, "the GPU comparison engine has no report entry point yet")
+    return run(workload, gpus, fits), Availability(True)
+
+
+def _advice(workload: Workload, gpus: list[GPU], fits: list[FitResult]) -> tuple[Any, Availability]:
+    try:
+        from gpuplan.advise import advisor  # type: ignore[attr-defined]
+    except ImportError:
+        return None, Availability(False, "the advisor (gpuplan advise) is not in this build")
+    run = getattr(advisor, "advice_for_report", None)
+    if run is None:
+        return None, Availability(False, "the advisor has no report entry point yet")
+    return run(workload, gpus, fits), Availability(True)
+
+
+def build_report(workload: Workload, gpus: list[GPU], *, auto_batch: bool = False, context_bytes: int | None = None,
+                 detail: int = DETAIL_GPUS, sweep_points: int = SWEEP_POINTS, with_comparison: bool = True,
+                 with_advice: bool = True, progress: ProgressSink | None = None,
+                 now: datetime | None = None) -> ReportData:
+    """Everything a report shows for ``workload`` on ``gpus``, as data (no I/O, no rendering).
+
+    Args:
+        workload: the model and step (its ``batch`` is used unless ``auto_batch``).
+        gpus: catalog GPUs (or custom specs); every one gets a fit result.
+        auto_batch: find the largest batch per GPU (as ``gpuplan fit --batch auto``).
+        context_bytes: CUDA context to assume instead of the modelled one.
+        detail: how many of the first GPUs get memory-vs-batch sweeps (and per-GPU charts).
+        sweep_points: batch sizes per sweep.
+        with_comparison / with_advice: include the comparison and advisor sections when available.
+        progress: a progress sink (``gpuplan.render.progress``); nothing is shown when None.
+        now: the report's timestamp (tests pass a fixed one).
+    """
+    sink: ProgressSink = progress or NullProgress()
+    start = time.perf_counter()
+    sink.add_total(len(gpus) + min(detail, len(gpus)))
+    shared = SharedTraces(kernel_profile_for(g) for g in gpus)
+    shared.on_trace = lambda w: sink.describe(f"tracing {w.model} at batch {w.batch}")
+    fits: list[FitResult]
+    if auto_batch:
+        sink.describe(f"tracing {workload.model}")
+        fits = fit_many(workload, gpus, auto_batch=True, context_bytes=context_bytes,
+                        progress=lambda name: sink.advance(description=f"predicting for {name}"))
+    else:
+        memo: dict[tuple[int, int, int, int | None], MemoryResult] = {}
+        fits = []
+        for gpu in gpus:
+            trace = shared.get(workload, kernel_profile_for(gpu))
+            key = (id(trace), cublas_workspace_bytes(gpu), _context(gpu, context_bytes), usable_capacity(gpu))
+            if key not in memo:
+                memo[key] = predict_memory(trace, gpu, context_bytes=context_bytes)
+            fits.append(fit_from_trace(trace, gpu, workload, context_bytes=context_bytes, memory=memo[key]))
+            sink.advance(description=f"predicted {gpu.name}")
+    detail_gpus = gpus[:max(0, detail)]
+    sweeps = []
+    scalers: dict[KernelProfile, BatchScaler] = {}
+    for gpu, fit in zip(detail_gpus, fits, strict=False):
+        profile = kernel_profile_for(gpu)
+        if profile not in scalers:
+            b = max(1, workload.batch)
+            b1, b2 = (2, 4) if auto_batch else (b, 2 * b)
+            scalers[profile] = BatchScaler(shared.fn(profile), workload, b1=b1, b2=b2)
+        sink.describe(f"memory vs batch on {gpu.name}")
+        sweeps.append(batch_sweep(scalers[profile], gpu, fit, context_bytes=context_bytes, points=sweep_points))
+        sink.advance()
+    comparison, comparison_status = (_comparison(workload, gpus, fits) if with_comparison
+                                     else (None, Availability(False, "not requested")))
+    advice, advice_status = (_advice(workload, gpus, fits) if with_advice
+                             else (None, Availability(False, "not requested")))
+    stamp = (now or datetime.now(UTC)).replace(microsecond=0).isoformat()
+    return ReportData(
+        gpuplan_version=__version__, generated_at=stamp, workload=to_jsonable(workload), auto_batch=auto_batch,
+        fits=fits, detail_gpus=[g.name for g in detail_gpus], sweeps=sweeps, comparison=comparison,
+        comparison_status=comparison_status, advice=advice, advice_status=advice_status,
+        build_seconds=round(time.perf_counter() - start, 3), traces=shared.count,
+    )

@@ -1,0 +1,109 @@
+"""The report as Markdown (tables, no charts): for issues, pull requests and chat.
+
+    >>> from gpuplan.report.markdown import render_markdown
+    >>> print(render_markdown(data))  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from gpuplan.i18n import tr
+from gpuplan.render.charts import category_label
+from gpuplan.render.console import fmt_bytes
+from gpuplan.render.jsonout import to_jsonable
+from gpuplan.report.data import Availability, ReportData
+from gpuplan.report.html import merged_assumptions
+from gpuplan.report.text import BREAKDOWN_ORDER, fmt_secs, gib_note, verdict_word, workload_title
+
+
+def _cell(x: object) -> str:
+    return str(x).replace("|", "\\|").replace("\n", " ")
+
+
+def _table(head: list[str], rows: list[list[str]], right: set[int] | None = None) -> list[str]:
+    right = right if right is not None else set(range(1, len(head)))
+    out = ["| " + " | ".join(_cell(h) for h in head) + " |",
+           "|" + "|".join("---:" if i in right else "---" for i in range(len(head))) + "|"]
+    out += ["| " + " | ".join(_cell(c) for c in row) + " |" for row in rows]
+    return out
+
+
+def _unavailable(status: Availability) -> str:
+    return "_" + tr("Not available: {reason}.", reason=tr(status.reason or "")) + "_"
+
+
+def _json_block(obj: Any) -> list[str]:
+    return ["```json", json.dumps(to_jsonable(obj), indent=2, ensure_ascii=False), "```"]
+
+
+def render_markdown(data: ReportData) -> str:
+    """Verdict table, then per detail GPU: memory at the peak, memory vs batch, time per op class."""
+    r0 = data.fits[0] if data.fits else None
+    title = workload_title(r0) if r0 else str(data.workload.get("model"))
+    lines = [f"# {tr('gpuplan report: {what}', what=title)}", ""]
+    batch = tr("largest batch per GPU") if data.auto_batch else tr("batch {b}", b=data.workload.get("batch"))
+    sub = [batch, tr("{n} GPUs", n=len(data.fits))]
+    if r0:
+        sub.append(tr("{n} parameters ({t} trainable)", n=f"{r0.param_count:,}", t=f"{r0.trainable_param_count:,}"))
+    lines += [" · ".join(sub), "", gib_note(), "", f"## {tr('Verdict')}", ""]
+    rows = []
+    for r in data.fits:
+        t = r.time
+        rows.append([r.gpu.name, fmt_bytes(r.gpu.memory_bytes), verdict_word(r.fits), str(r.batch),
+                     "" if r.max_batch_size is None else str(r.max_batch_size), fmt_bytes(r.memory.device_total_bytes),
+                     fmt_bytes(r.memory.headroom_bytes), fmt_secs(t.step_seconds if t else None),
+                     f"{t.samples_per_second:,.1f}" if t and t.samples_per_second else "N/A"])
+    lines += _table([tr("GPU"), tr("memory"), tr("verdict"), tr("batch"), tr("largest batch"), tr("device total"),
+                     tr("headroom"), tr("step time"), tr("samples/s")], rows, right={1, 3, 4, 5, 6, 7, 8})
+    for r in data.fits:
+        if r.gpu.name not in data.detail_gpus:
+            continue
+        m = r.memory
+        lines += ["", f"## {r.gpu.name}", ""]
+        lines.append(tr("{what} on {gpu} at batch {batch}:", what=title, gpu=r.gpu.name, batch=r.batch)
+                     + f" **{verdict_word(r.fits)}** — "
+                     + tr("device total {total} of {cap} usable (headroom {head})", total=fmt_bytes(m.device_total_bytes),
+                          cap=fmt_bytes(m.capacity_bytes), head=fmt_bytes(m.headroom_bytes)))
+        total = max(1, m.device_total_bytes)
+        lines += ["", f"### {tr('Memory at the peak')}", ""]
+        brows = [[category_label(k), fmt_bytes(m.breakdown[k]), f"{100 * m.breakdown[k] / total:.1f}%"]
+                 for k in BREAKDOWN_ORDER if m.breakdown.get(k)]
+        brows.append([tr("device total"), fmt_bytes(m.device_total_bytes), "100%"])
+        lines += _table([tr("category"), tr("memory"), tr("share")], brows)
+        s = data.sweep_for(r.gpu.name)
+        if s is not None:
+            lines += ["", f"### {tr('Memory vs batch size')}", ""]
+            if s.max_batch_size is not None:
+                how = tr("checked with a real trace") if s.max_batch_checked else tr("from the batch model")
+                lines += [tr("Largest batch {n} ({how}).", n=s.max_batch_size, how=how), ""]
+            lines += _table([tr("batch"), tr("device total"), tr("verdict")],
+                            [[str(p.batch), fmt_bytes(p.device_total_bytes), verdict_word(p.fits)] for p in s.points])
+            for note in s.notes:
+                lines += ["", f"- {tr(note)}"]
+        t = r.time
+        if t is not None and t.step_seconds:
+            lines += ["", f"### {tr('Time per op class')}", ""]
+            lines.append(tr("time per step {step} (forward {fwd}, backward {bwd}, optimizer {opt}) · {sps} samples/s · "
+                            "{bound}-bound", step=fmt_secs(t.step_seconds), fwd=fmt_secs(t.forward_seconds),
+                            bwd=fmt_secs(t.backward_seconds), opt=fmt_secs(t.optimizer_seconds),
+                            sps=f"{t.samples_per_second:,.1f}", bound=tr(t.bound or "N/A")))
+            lines.append("")
+            tot = sum(t.seconds_by_class.values()) or 1.0
+            lines += _table([tr("op class"), tr("time"), tr("share")],
+                            [[tr(k), fmt_secs(v), f"{100 * v / tot:.0f}%"]
+                             for k, v in sorted(t.seconds_by_class.items(), key=lambda kv: -kv[1]) if v > 0])
+        if r.warnings:
+            lines += ["", f"### {tr('Warnings')}", ""] + [f"- {tr(w)}" for w in r.warnings]
+    lines += ["", f"## {tr('GPU comparison')}", ""]
+    lines += _json_block(data.comparison) if data.comparison_status.available else [_unavailable(data.comparison_status)]
+    lines += ["", f"## {tr('Advice')}", ""]
+    lines += _json_block(data.advice) if data.advice_status.available else [_unavailable(data.advice_status)]
+    if r0:
+        lines += ["", f"## {tr('Assumptions and limits')}", ""]
+        lines += [f"- {a}" for a in merged_assumptions(data)]
+        lines += [f"- {tr('not modelled')}: {tr(u)}" for u in sorted({u for r in data.fits for u in r.memory.uncovered})]
+    lines += ["", "---", tr("Generated by gpuplan {v} on {date} (UTC). The same data: gpuplan report … --format json.",
+                            v=data.gpuplan_version, date=data.generated_at.replace("T", " ").replace("+00:00", "")), ""]
+    return "\n".join(lines)

@@ -1,0 +1,44 @@
+"""Words and numbers shared by the HTML and Markdown reports (one wording, translated once)."""
+
+from __future__ import annotations
+
+from gpuplan.api import FitResult
+from gpuplan.i18n import tr
+from gpuplan.report.data import BatchSweep
+
+BREAKDOWN_ORDER = ["parameters", "buffers", "gradients", "optimizer_state", "activations", "temporaries", "inputs",
+                   "kv_cache", "workspaces", "allocator_overhead", "cuda_context"]
+
+
+def verdict_word(fits: bool | None) -> str:
+    return {True: tr("FITS"), False: tr("DOES NOT FIT"), None: tr("UNKNOWN")}[fits]
+
+
+def workload_title(r: FitResult) -> str:
+    parts = [r.model, tr(r.mode), r.precision] + ([r.optimizer] if r.optimizer else [])
+    return " · ".join(parts)
+
+
+def fmt_secs(x: float | None) -> str:
+    if x is None:
+        return "N/A"
+    if x < 1e-3:
+        return f"{x * 1e6:.0f} µs"
+    if x < 1:
+        return f"{x * 1e3:.1f} ms"
+    return f"{x:.2f} s"
+
+
+def gib_note() -> str:
+    return tr("Memory is in GiB and MiB: 1 GiB = 2^30 bytes ≈ 1.074 GB. A GPU sold with \"12 GB\" has 12 GiB; "
+              "'usable' is that less what the driver keeps.")
+
+
+def sweep_caption(s: BatchSweep) -> str:
+    how = tr("checked with a real trace") if s.max_batch_checked else tr("from the batch model")
+    text = tr("Device memory (context included) at each batch size, from real traces at batches {traced}; "
+              "dashed: usable capacity.", traced=", ".join(str(b) for b in s.traced_batches))
+    if s.max_batch_size is not None:
+        text += " " + tr("Largest batch {n} ({how}).", n=s.max_batch_size, how=how)
+    text += " " + tr("Near the limit the allocator frees its cache, so the curve bends before it crosses.")
+    return text
