@@ -10,6 +10,7 @@ accuracy: ``docs/speed-accuracy.md``.
 
 from __future__ import annotations
 
+from gpuplan.timing.generate import GenerateTimeResult, predict_generate_time
 from gpuplan.timing.model import (
     Bound,
     OpArrays,
@@ -29,6 +30,7 @@ from gpuplan.timing.model import (
 
 __all__ = [
     "Bound",
+    "GenerateTimeResult",
     "OpArrays",
     "Rate",
     "TimeResult",
@@ -39,6 +41,7 @@ __all__ = [
     "op_arrays",
     "precision_notes",
     "predict_arrays",
+    "predict_generate_time",
     "predict_many",
     "predict_time",
     "rate_for",

@@ -196,13 +196,18 @@ class TargetKernels(TorchFunctionMode):
         if torch.is_autocast_enabled("cpu"):
             low = torch.get_autocast_dtype("cpu")
             q, k, v = (t.to(low) if t.is_floating_point() and t.dtype != low else t for t in (q, k, v))
-        if enable_gqa and k.shape[-3] != q.shape[-3]:
-            rep = q.shape[-3] // k.shape[-3]
-            k = k.repeat_interleave(rep, dim=-3)
-            v = v.repeat_interleave(rep, dim=-3)
         if attn_mask is not None and attn_mask.dtype == torch.bool and is_causal:
             is_causal = False
         backend = choose_sdpa_backend(self.profile, q.dtype, attn_mask is not None, q.shape[-1])
+        if enable_gqa and k.shape[-3] != q.shape[-3] and (backend == "math" or q.dim() != 4
+                                                          or torch.is_grad_enabled()):
+            # Without autograd the fused CUDA kernels take GQA natively (torch.nn.functional
+            # scaled_dot_product_attention docs, PyTorch >= 2.5: FlashAttention and memory-efficient
+            # attention support GQA on NVIDIA CUDA): K/V are not repeated. The math kernel repeats them;
+            # in training the repeat stands for FlashAttention-2's expanded dK/dV in backward.
+            rep = q.shape[-3] // k.shape[-3]
+            k = k.repeat_interleave(rep, dim=-3)
+            v = v.repeat_interleave(rep, dim=-3)
         self.backends_used.add(backend)
         if q.dim() != 4 or backend == "math":
             # (this mode is not active inside its own handler, so the math ops are traced as they run)

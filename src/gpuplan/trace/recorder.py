@@ -172,6 +172,8 @@ class Recorder(TorchDispatchMode):
         flops = count_flops(func, args, kwargs, out)
         bytes_in = sum(_tensor_bytes(t) for t in ins) if op_class is not OpClass.VIEW else 0
         bytes_out = sum(_tensor_bytes(t) for t in outs) if op_class is not OpClass.VIEW else 0
+        if name == "aten.embedding.default" and len(ins) == 2:
+            bytes_in = _tensor_bytes(ins[1]) + bytes_out  # a gather reads the indices and the rows it returns
         shapes = tuple(tuple(t.shape) for t in ins[:3])
         tc = op_class in (OpClass.MATMUL, OpClass.CONV)
         launches = 0 if op_class is OpClass.VIEW else _launches(name, ins)

@@ -17,6 +17,8 @@ class Phase(StrEnum):
     LOSS = "loss"
     BACKWARD = "backward"
     OPTIMIZER = "optimizer"
+    PREFILL = "prefill"  # --mode generate: the prompt's forward pass (and the first token's selection)
+    DECODE = "decode"  # --mode generate: one new token per sequence with the KV cache
 
 
 class Category(StrEnum):
@@ -111,3 +113,9 @@ class Trace:
     trace_seconds: float = 0.0
     grad_accum: int = 1  # micro-steps per optimizer step (the ops hold the last one and the optimizer)
     family: str = ""  # "mlp" | "cnn" | "rnn" | "transformer" | "llm" | "custom"
+    kernels_used: tuple[str, ...] = ()  # emulated target kernels the step ran ("flash", "math", "cudnn_rnn", ...)
+
+    @property
+    def depends_on_attention_backend(self) -> bool:
+        """False when no SDPA ran: the same trace then serves every kernel profile."""
+        return any(k in ("flash", "mem_efficient", "math") for k in self.kernels_used)

@@ -176,8 +176,9 @@ def trace_workload(w: Workload, profile: KernelProfile | None = None) -> Trace:
     if w.grad_accum <= 0:
         raise UsageError(f"--grad-accum must be a positive integer (got {w.grad_accum}).")
     if w.mode is Mode.GENERATE:
-        raise UsageError("--mode generate is not supported yet; use --mode infer with --seq-len "
-                         "(prompt + new tokens) for an upper bound of the prefill.")
+        from gpuplan.trace.generate import trace_generate  # imports this module
+
+        return trace_generate(w, profile)
     if w.precision.is_weight_only_quant and w.mode is Mode.TRAIN and not w.lora_rank:
         raise UsageError(f"--precision {w.precision} stores frozen quantized weights: training needs LoRA "
                          "(QLoRA): add --lora-rank R, or use --mode infer.")
@@ -336,6 +337,7 @@ def trace_workload(w: Workload, profile: KernelProfile | None = None) -> Trace:
         trace_seconds=time.perf_counter() - t0,
         grad_accum=w.grad_accum,
         family=spec.family,
+        kernels_used=tuple(sorted(kernels.backends_used)),
     )
     return trace
 
