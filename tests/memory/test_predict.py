@@ -174,3 +174,45 @@ def test_batch_scaler_prediction_matches_real_memory() -> None:
     b = predict_memory(real, gpu, with_timeline=False)
     assert a.peak_allocated_bytes == b.peak_allocated_bytes
     assert a.peak_reserved_bytes == b.peak_reserved_bytes
+
+
+@pytest.mark.parametrize("gpu_name", ["GTX 760", "GTX 1060 3GB", "RTX 3060 12GB"])
+def test_batch_fit_search_matches_brute_force_at_the_boundary(gpu_name: str) -> None:
+    """The interpolating search returns b with fits(b) and not fits(b + 1), as the replay decides."""
+    from gpuplan.memory.allocator import OutOfMemory
+    from gpuplan.memory.batch import BatchFitSearch
+    from gpuplan.memory.predict import replay
+
+    gpu = get_gpu(gpu_name)
+    scaler = BatchScaler(trace_workload, Workload("cifar_cnn", batch=1))
+    limit = 40 * MiB if gpu_name == "GTX 760" else 300 * MiB  # small limits: boundary at modest batches
+    search = BatchFitSearch(scaler)
+    best = search.largest(gpu, limit)
+
+    def fits(b: int) -> bool:
+        try:
+            replay(scaler.memory_at(b), gpu, limit=limit)
+        except OutOfMemory:
+            return False
+        return True
+
+    assert best > 1
+    assert fits(best)
+    assert not fits(best + 1)
+    calls = 0
+
+    def counted(b: int) -> bool:
+        nonlocal calls
+        calls += 1
+        return fits(b)
+
+    assert largest_fitting_batch(counted) == best
+    # few replays per GPU (the catalog-wide saving comes from sharing them: benchmarks/bench_memory.py)
+    assert search.replays <= 2 * calls
+
+
+def test_batch_fit_search_zero_when_batch_one_does_not_fit() -> None:
+    from gpuplan.memory.batch import BatchFitSearch
+
+    scaler = BatchScaler(trace_workload, Workload("mlp", batch=1))
+    assert BatchFitSearch(scaler).largest(get_gpu("GTX 760"), limit=1024) == 0
