@@ -34,6 +34,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 from gpuplan.catalog._data import read_csv
 from gpuplan.errors import UnknownGPUError, UsageError
@@ -105,6 +106,13 @@ class PriceQuote:
     original_currency: str | None = None
     fx_rate: float | None = None  # units of ``currency`` per 1 ``original_currency``
     fx_date: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        """The row's fields plus the derived ones (price per device, instance-hour price, free tier)."""
+        out: dict[str, Any] = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        out.update(price_per_device=self.price_per_device, instance_hourly=self.instance_hourly,
+                   free_tier=self.free_tier)
+        return out
 
     @property
     def free_tier(self) -> bool:

@@ -1,0 +1,87 @@
+"""`gpuplan recommend MODEL [--budget 300usd|1500cny] [--rent] [--epochs N --dataset-size N]`.
+
+GPUs to buy (new or used) and cloud offers to rent, ranked by the time and total cost to finish the job,
+each with the largest batch it can use. Prices are dated and sourced; stale ones are marked.
+
+    gpuplan recommend resnet50 --budget 300usd --epochs 10 --dataset-size 1281167
+    gpuplan recommend bert-base-uncased --seq-len 128 --rent --epochs 3 --dataset-size 400000 --budget ¥500
+    gpuplan recommend lenet5 --buy --budget 1500cny --json
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from gpuplan.catalog.prices import PRICES_ENV
+from gpuplan.cli.main import add_common_options
+from gpuplan.cli.workload_args import add_workload_options, workload_from_args
+from gpuplan.errors import UsageError
+
+
+def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = sub.add_parser("recommend", help="which GPU to buy or rent for a job, within a budget",
+                       description="Rank GPUs to buy (new or used) and cloud offers to rent by the time and total "
+                       "cost to finish the job, with the largest batch each can use. Prices come from a dated, "
+                       "sourced file (override with --prices); currencies are converted with a dated rate.")
+    add_workload_options(p)
+    p.add_argument("--budget", metavar="AMOUNT", help="most to spend: 300usd, $300, 1500cny, ¥1500, 250eur, €250 "
+                   "(a purchase price, or the whole job's rent)")
+    scope = p.add_mutually_exclusive_group()
+    scope.add_argument("--rent", action="store_true", help="only cloud offers (hourly prices, free tiers)")
+    scope.add_argument("--buy", action="store_true", help="only GPUs to buy (new or used)")
+    p.add_argument("--epochs", type=int, metavar="N", help="passes over the dataset (default 1; needs --dataset-size)")
+    p.add_argument("--dataset-size", type=int, metavar="N", help="samples per epoch: with it, options rank by the "
+                   "job's time and total cost")
+    p.add_argument("--gpus", metavar="LIST", help="only these GPUs ('a,b,c'; default: every GPU with a price)")
+    p.add_argument("--spot", action="store_true", help="also rank spot (preemptible) cloud offers")
+    p.add_argument("--currency", metavar="USD|CNY|EUR", help="currency of the money columns (default: the "
+                   "budget's, else USD)")
+    p.add_argument("--prices", metavar="FILE", help=f"CSV of your own prices (columns of prices.csv) that add to or "
+                   f"replace the shipped ones; also ${PRICES_ENV}")
+    p.add_argument("--top", type=int, default=10, metavar="N", help="rows per table in the text output (default 10; "
+                   "--json has all)")
+    add_common_options(p)
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from gpuplan.advise.recommend import Scope, recommend
+    from gpuplan.catalog import resolve_gpus
+    from gpuplan.catalog.prices import load_prices, parse_budget
+    from gpuplan.render.console import stdout_console
+    from gpuplan.render.jsonout import dumps
+
+    w, _ = workload_from_args(args)
+    if args.top <= 0:
+        raise UsageError(f"--top {args.top}: must be a positive integer.")
+    budget = None
+    if args.budget is not None:
+        budget = parse_budget(args.budget, default_currency=args.currency or "USD")
+    prices = load_prices(args.prices)
+    gpus = resolve_gpus(args.gpus) if args.gpus else None
+    scope = Scope.RENT if args.rent else Scope.BUY if args.buy else Scope.BOTH
+    context = int(args.context_mib * 2**20) if args.context_mib is not None else None
+    progress = None
+    if sys.stderr.isatty() and not args.json:
+        from rich.console import Console
+
+        status = Console(stderr=True).status("tracing…")
+        status.start()
+
+        def progress(name: str) -> None:
+            status.update(f"predicting for {name}…")
+    try:
+        res = recommend(w, budget=budget, scope=scope, epochs=args.epochs, dataset_size=args.dataset_size,
+                        currency=args.currency, prices=prices, gpus=gpus, include_spot=args.spot,
+                        context_bytes=context, progress=progress)
+    finally:
+        if progress is not None:
+            status.stop()
+    if args.json:
+        print(dumps(res))
+        return 0
+    from gpuplan.render.recommend_text import print_recommend
+
+    print_recommend(res, stdout_console(no_color=args.no_color), top=args.top)
+    return 0
