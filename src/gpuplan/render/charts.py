@@ -371,7 +371,7 @@ def memory_timeline(points: Sequence[tuple[int, str, int, int]], *, limit_bytes:
     unit = byte_unit(y_max_b)
     y_ticks = nice_ticks(0, unit(y_max_b), 5)
     x_hi = max(xs[-1], 1)
-    f = _Frame(62, 36, width - 62 - 20, height - 36 - 48, 0, x_hi, 0, y_ticks[-1])
+    f = _Frame(62, 46, width - 62 - 20, height - 46 - 48, 0, x_hi, 0, y_ticks[-1])
     peak = max(points, key=lambda p: p[2])
     desc = tr("Allocated memory peaks at {peak} {unit} during {phase}; reserved peaks at {res} {unit}.",
               peak=f"{unit(peak[2]):.2f}", unit=unit.name, phase=tr(peak[1]),
@@ -398,9 +398,8 @@ def memory_timeline(points: Sequence[tuple[int, str, int, int]], *, limit_bytes:
     out.append(f'<path d="{alloc} {base}" fill="{LINE}" fill-opacity="0.35" stroke="{LINE}" stroke-width="1.5"/>')
     out.append(f'<path d="{res}" fill="none" stroke="#E69F00" stroke-width="1.5"/>')
     if limit and not show_limit:
-        out.append(_t(f.right - 4, f.top + 26, tr("capacity less CUDA context: {cap} {unit} (above the chart)",
-                                                 cap=f"{unit(limit):.1f}", unit=unit.name),
-                      size=10, anchor="end", fill=CAPACITY))
+        out.append(_t(12, 36, tr("capacity less CUDA context: {cap} {unit} (above the chart)",
+                                 cap=f"{unit(limit):.1f}", unit=unit.name), size=10, fill=CAPACITY))
     if show_limit:
         ly = f.y(unit(limit))
         out.append(f'<line x1="{f.left:.1f}" y1="{ly:.1f}" x2="{f.right:.1f}" y2="{ly:.1f}" stroke="{CAPACITY}" '

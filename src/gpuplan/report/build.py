@@ -30,7 +30,7 @@ from gpuplan.memory.context import context_for, cublas_workspace_bytes, usable_c
 from gpuplan.memory.predict import MemoryResult, fits_on, predict_memory
 from gpuplan.render.jsonout import to_jsonable
 from gpuplan.render.progress import NullProgress, ProgressSink
-from gpuplan.report.data import Availability, BatchSweep, ReportData, SweepPoint
+from gpuplan.report.data import Availability, BatchSweep, Comparison, PricePoint, ReportData, SweepPoint
 from gpuplan.trace import KernelProfile, Trace, trace_workload
 from gpuplan.trace.records import OpClass
 from gpuplan.workload.spec import Mode, Workload
@@ -161,15 +161,35 @@ def batch_sweep(scaler: BatchScaler, gpu: GPU, fit: FitResult, *, context_bytes:
         traced_batches=traced, points=pts, notes=notes)
 
 
-def _comparison(workload: Workload, gpus: list[GPU], fits: list[FitResult]) -> tuple[Any, Availability]:
+def comparison_from_fits(fits: list[FitResult], *, currency: str = "USD") -> Comparison:
+    """Throughput (at each fit's batch) against purchase and cloud prices: no further tracing."""
+    from gpuplan.catalog.prices import price_for
+
+    points = []
+    for r in fits:
+        sps = r.time.samples_per_second if r.time is not None and r.fits else None
+        purchase = price_for(r.gpu.name, "new", currency) or price_for(r.gpu.name, "used", currency)
+        cloud = price_for(r.gpu.name, "cloud", currency)
+        per_device = purchase.price_per_device if purchase is not None else None
+        per_hour = cloud.per_gpu_hour if cloud is not None else None
+        points.append(PricePoint(
+            gpu=r.gpu.name, fits=r.fits, batch=r.batch, samples_per_second=sps, purchase=purchase,
+            purchase_per_device=per_device, cloud=cloud, cloud_per_gpu_hour=per_hour,
+            per_1k=sps / per_device * 1000 if sps and per_device else None,
+            per_unit_cloud=sps * 3600 / per_hour if sps and per_hour else None))
+    notes = ["purchase: the new price, else the used one; cloud: the cheapest offer per GPU-hour",
+             "throughput of GPUs that do not fit is not counted"]
+    if not any(p.purchase or p.cloud for p in points):
+        notes.append("no price is known for these GPUs")
+    return Comparison(currency=currency, points=points, notes=notes)
+
+
+def _comparison(fits: list[FitResult], currency: str) -> tuple[Any, Availability]:
     try:
-        from gpuplan.advise import compare as compare_mod  # type: ignore[attr-defined]
+        import gpuplan.catalog.prices  # noqa: F401
     except ImportError:
-        return None, Availability(False, "the GPU comparison engine (gpuplan compare) is not in this build")
-    run = getattr(compare_mod, "compare_for_report", None)
-    if run is None:
-        return None, Availability(False, "the GPU comparison engine has no report entry point yet")
-    return run(workload, gpus, fits), Availability(True)
+        return None, Availability(False, "GPU prices are not in this build")
+    return comparison_from_fits(fits, currency=currency), Availability(True)
 
 
 def _advice(workload: Workload, gpus: list[GPU], fits: list[FitResult]) -> tuple[Any, Availability]:
@@ -185,7 +205,7 @@ def _advice(workload: Workload, gpus: list[GPU], fits: list[FitResult]) -> tuple
 
 def build_report(workload: Workload, gpus: list[GPU], *, auto_batch: bool = False, context_bytes: int | None = None,
                  detail: int = DETAIL_GPUS, sweep_points: int = SWEEP_POINTS, with_comparison: bool = True,
-                 with_advice: bool = True, progress: ProgressSink | None = None,
+                 with_advice: bool = True, currency: str = "USD", progress: ProgressSink | None = None,
                  now: datetime | None = None) -> ReportData:
     """Everything a report shows for ``workload`` on ``gpus``, as data (no I/O, no rendering).
 
@@ -197,6 +217,7 @@ def build_report(workload: Workload, gpus: list[GPU], *, auto_batch: bool = Fals
         detail: how many of the first GPUs get memory-vs-batch sweeps (and per-GPU charts).
         sweep_points: batch sizes per sweep.
         with_comparison / with_advice: include the comparison and advisor sections when available.
+        currency: currency of the comparison's prices.
         progress: a progress sink (``gpuplan.render.progress``); nothing is shown when None.
         now: the report's timestamp (tests pass a fixed one).
     """
@@ -232,7 +253,7 @@ def build_report(workload: Workload, gpus: list[GPU], *, auto_batch: bool = Fals
         sink.describe(f"memory vs batch on {gpu.name}")
         sweeps.append(batch_sweep(scalers[profile], gpu, fit, context_bytes=context_bytes, points=sweep_points))
         sink.advance()
-    comparison, comparison_status = (_comparison(workload, gpus, fits) if with_comparison
+    comparison, comparison_status = (_comparison(fits, currency) if with_comparison
                                      else (None, Availability(False, "not requested")))
     advice, advice_status = (_advice(workload, gpus, fits) if with_advice
                              else (None, Availability(False, "not requested")))

@@ -43,6 +43,37 @@ class BatchSweep:
 
 
 @dataclass
+class PricePoint:
+    """One GPU of the comparison: its throughput at the report's batch and what it costs.
+
+    ``purchase``: the new price, else the used one (``purchase.kind`` says which); ``cloud``: the cheapest
+    cloud offer. ``per_1k``: samples/s per 1,000 units of ``currency`` of purchase price (per device);
+    ``per_unit_cloud``: samples one unit of ``currency`` buys in the cloud.
+    """
+
+    gpu: str
+    fits: bool | None
+    batch: int
+    samples_per_second: float | None
+    purchase: Any  # gpuplan.catalog.prices.PriceQuote | None
+    purchase_per_device: float | None
+    cloud: Any  # PriceQuote | None
+    cloud_per_gpu_hour: float | None
+    per_1k: float | None
+    per_unit_cloud: float | None
+
+
+@dataclass
+class Comparison:
+    """Throughput against price for the report's GPUs (``gpuplan compare`` goes further: common batch,
+    relative speed, epoch cost)."""
+
+    currency: str
+    points: list[PricePoint]
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass
 class Availability:
     """A section that may be missing: ``available`` False with the reason (shown as 'not available')."""
 

@@ -19,7 +19,7 @@ from gpuplan.i18n import current_language, tr
 from gpuplan.render import charts
 from gpuplan.render.console import fmt_bytes
 from gpuplan.render.jsonout import to_jsonable
-from gpuplan.report.data import Availability, BatchSweep, ReportData
+from gpuplan.report.data import Availability, BatchSweep, Comparison, ReportData
 from gpuplan.report.text import (
     BREAKDOWN_ORDER,
     fmt_secs,
@@ -51,7 +51,7 @@ th:first-child,td:first-child{text-align:left}
 .badge.bad{background:#ffebe9;color:var(--bad)}
 .badge.na{background:var(--soft);color:var(--muted)}
 .verdict{font-size:1.05rem;margin:4px 0 10px}
-.charts{display:grid;grid-template-columns:repeat(auto-fit,minmax(460px,1fr));gap:14px}
+.charts{display:grid;grid-template-columns:repeat(auto-fill,minmax(460px,1fr));gap:14px}
 figure{margin:0;padding:8px;border:1px solid var(--line);border-radius:6px;background:#fff;min-width:0}
 figure svg{display:block;width:100%;height:auto}
 figure.wide{grid-column:1/-1}
@@ -233,9 +233,63 @@ def comparison_section(data: ReportData) -> str:
     return "".join(out)
 
 
-def render_comparison(comparison: Any) -> str:
-    """The comparison engine's result: a throughput-vs-price chart and its table."""
-    return f"<pre>{escape(json.dumps(to_jsonable(comparison), indent=2)[:4000])}</pre>"
+def comparison_charts(c: Comparison) -> dict[str, str]:
+    """Throughput vs purchase price and vs cloud price per GPU-hour (only those with points)."""
+    out: dict[str, str] = {}
+    buy = [charts.ScatterPoint(p.gpu, p.purchase_per_device, p.samples_per_second, p.fits)
+           for p in c.points if p.samples_per_second and p.purchase_per_device]
+    cloud = [charts.ScatterPoint(p.gpu, p.cloud_per_gpu_hour, p.samples_per_second, p.fits)
+             for p in c.points if p.samples_per_second and p.cloud_per_gpu_hour]
+    if buy:
+        out["purchase"] = charts.throughput_vs_price(
+            buy, title=tr("Throughput vs purchase price"), chart_id="compare-purchase",
+            x_label=tr("purchase price per GPU ({cur})", cur=c.currency))
+    if cloud:
+        out["cloud"] = charts.throughput_vs_price(
+            cloud, title=tr("Throughput vs cloud price"), chart_id="compare-cloud",
+            x_label=tr("cloud price per GPU-hour ({cur})", cur=c.currency))
+    return out
+
+
+def _money(x: float | None, cur: str, digits: int = 0) -> str:
+    return "N/A" if x is None else f"{x:,.{digits}f} {cur}"
+
+
+def _price_note(q: Any) -> str:
+    if q is None:
+        return ""
+    kind = tr(str(q.kind.value if hasattr(q.kind, "value") else q.kind))
+    return f"{kind}, {q.date or tr('undated')}"
+
+
+def render_comparison(c: Comparison) -> str:
+    """The comparison's charts and its table."""
+    ch = comparison_charts(c)
+    out = []
+    if ch:
+        out.append('<div class="charts">')
+        if "purchase" in ch:
+            out.append(_figure(ch["purchase"], tr("Predicted samples/s at the report's batch against the price of one "
+                                                  "GPU; up and to the left is better value.")))
+        if "cloud" in ch:
+            out.append(_figure(ch["cloud"], tr("Predicted samples/s against the cheapest cloud price of one "
+                                               "GPU-hour.")))
+        out.append("</div>")
+    rows = []
+    for p in c.points:
+        rows.append([p.gpu, verdict_word(p.fits), str(p.batch),
+                     "N/A" if p.samples_per_second is None else f"{p.samples_per_second:,.1f}",
+                     _money(p.purchase_per_device, c.currency)
+                     + (f" ({_price_note(p.purchase)})" if p.purchase is not None else ""),
+                     "N/A" if p.per_1k is None else f"{p.per_1k:,.1f}",
+                     _money(p.cloud_per_gpu_hour, c.currency, 2),
+                     "N/A" if p.per_unit_cloud is None else f"{p.per_unit_cloud:,.0f}"])
+    out.append(_table([tr("GPU"), tr("verdict"), tr("batch"), tr("samples/s"), tr("purchase price (kind, date)"),
+                       tr("samples/s per 1,000 {cur}", cur=c.currency),
+                       tr("cloud per GPU-hour"), tr("samples per {cur} (cloud)", cur=c.currency)], rows))
+    out.append(_notes([*c.notes, "the full comparison (common batch, relative speed, epoch time and cost): "
+                                 "gpuplan compare"]))
+    return "".join(out)
 
 
 def advice_section(data: ReportData) -> str:
@@ -287,7 +341,7 @@ def header(data: ReportData) -> str:
         batch += " × " + tr("{n} accumulation steps", n=w["grad_accum"])
     params = tr("{n} parameters ({t} trainable)", n=f"{r0.param_count:,}", t=f"{r0.trainable_param_count:,}") \
         if r0 else ""
-    sub = " · ".join(x for x in (batch, tr("{n} GPUs", n=len(data.fits)), params) if x)
+    sub = " · ".join(x for x in (batch, (tr("1 GPU") if len(data.fits) == 1 else tr("{n} GPUs", n=len(data.fits))), params) if x)
     return (f"<header><h1>{escape(title)}</h1><p class=\"sub\">{escape(sub)}</p>"
             f'<p class="units">{escape(gib_note())}</p></header>')
 

@@ -44,7 +44,7 @@ def render_markdown(data: ReportData) -> str:
     title = workload_title(r0) if r0 else str(data.workload.get("model"))
     lines = [f"# {tr('gpuplan report: {what}', what=title)}", ""]
     batch = tr("largest batch per GPU") if data.auto_batch else tr("batch {b}", b=data.workload.get("batch"))
-    sub = [batch, tr("{n} GPUs", n=len(data.fits))]
+    sub = [batch, (tr("1 GPU") if len(data.fits) == 1 else tr("{n} GPUs", n=len(data.fits)))]
     if r0:
         sub.append(tr("{n} parameters ({t} trainable)", n=f"{r0.param_count:,}", t=f"{r0.trainable_param_count:,}"))
     lines += [" · ".join(sub), "", gib_note(), "", f"## {tr('Verdict')}", ""]
