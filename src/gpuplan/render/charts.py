@@ -388,7 +388,7 @@ def memory_timeline(points: Sequence[tuple[int, str, int, int]], *, limit_bytes:
             if xb - xa > text_width(tr(phase), 10) + 6:
                 out.append(_t((xa + xb) / 2, f.top + 12, tr(phase), size=10, anchor="middle", fill=AXIS))
             start = i
-    out.append(_axes(f, nice_ticks(0, x_hi, 6), y_ticks, tr("allocator events in one step"),
+    out.append(_axes(f, [t for t in nice_ticks(0, x_hi, 6) if t <= x_hi], y_ticks, tr("allocator events in one step"),
                      tr("memory ({unit})", unit=unit.name)))
     base = f"L{f.x(xs[-1]):.1f},{f.bottom:.1f} L{f.x(0):.1f},{f.bottom:.1f} Z"
     alloc = " ".join(f"{'M' if i == 0 else 'L'}{f.x(x):.1f},{f.y(unit(p[2])):.1f}" for i, (x, p) in
