@@ -33,7 +33,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
-from gpuplan.catalog.prices import PriceKind, PriceQuote, _today, check_currency, load_prices, price_for
+from gpuplan.catalog import prices as price_data
+from gpuplan.catalog.prices import PriceKind, PriceQuote, check_currency, load_prices, price_for
 from gpuplan.errors import UsageError
 
 if TYPE_CHECKING:
@@ -305,7 +306,7 @@ def compare_gpus(workload: Workload, gpus: Sequence[GPU], *, batch: int | None =
     sort_key = SortKey(sort)
     ccy = check_currency(currency, what="--currency")
     ref_name = _resolve_reference(reference, gpus)
-    day = today or _today()
+    day = today or price_data.current_date()
     rows_src = load_prices() if prices is None else prices
 
     fits = fit_many(workload.with_batch(1), list(gpus), auto_batch=True, context_bytes=context_bytes,

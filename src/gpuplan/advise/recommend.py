@@ -30,12 +30,12 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import TYPE_CHECKING
 
+from gpuplan.catalog import prices as price_data
 from gpuplan.catalog.prices import (
     CloudTerms,
     Money,
     PriceKind,
     PriceQuote,
-    _today,
     check_currency,
     choose,
     convert,
@@ -318,7 +318,7 @@ def recommend(workload: Workload, *, budget: Money | None = None, scope: Scope |
     if budget is not None:
         budget_value, budget_date = convert(budget.amount, budget.currency, ccy)
     job = Job(epochs or 1, dataset_size)
-    day = today or _today()
+    day = today or price_data.current_date()
     rows = load_prices() if prices is None else prices
     names = None if gpus is None else {g.name for g in gpus}
     quotes = select_quotes(rows, scope=scope, currency=ccy, include_spot=include_spot, gpu_names=names)

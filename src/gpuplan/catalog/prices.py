@@ -137,7 +137,7 @@ class PriceQuote:
 
     def age_days(self, today: dt.date | None = None) -> int | None:
         d = self.as_of
-        return None if d is None else ((today or _today()) - d).days
+        return None if d is None else ((today or current_date()) - d).days
 
     def is_stale(self, today: dt.date | None = None) -> bool:
         """Older than 12 months (or undated): show it with its date and treat it with care."""
@@ -148,7 +148,7 @@ class PriceQuote:
 # --------------------------------------------------------------------------- dates, currencies
 
 
-def _today() -> dt.date:
+def current_date() -> dt.date:
     """Today's date (one place, so tests can pin it)."""
     return dt.date.today()
 

@@ -42,6 +42,12 @@ def _budget_line(res: RecommendResult) -> str | None:
     return line
 
 
+def fmt_hours(h: float | None) -> str:
+    if h is None:
+        return "N/A"
+    return f"{h:,.0f}" if h >= 10 else f"{h:.1f}"
+
+
 def _kind(o: Option) -> str:
     return {"new": tr("new"), "used": tr("used"), "cloud": tr("cloud")}[o.kind]
 
@@ -104,7 +110,7 @@ def rent_table(options: list[Option], res: RecommendResult) -> Table:
             cells += [_time(o), _job_cost(o, res.currency)]
         elif res.budget is not None:
             cells.append(tr("unlimited") if o.free_tier else
-                         (f"{o.hours_for_budget:,.0f}" if o.hours_for_budget is not None else "N/A"))
+                         (fmt_hours(o.hours_for_budget)))
         t.add_row(*cells, end_section=i == last_frontier and i < len(options) - 1)
     return t
 
