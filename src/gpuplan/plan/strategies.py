@@ -609,16 +609,29 @@ def _divisors(n: int) -> list[int]:
 def choose_batch(strategy: Strategy, w: Workload, cl: Cluster, trace_fn: TraceFn, *, target_batch: int | None,
                  auto: bool, context_bytes: int | None = None) -> tuple[int, int]:
     """(micro-batch, accumulation): the largest micro-batch that fits that makes ``target_batch``
-    (micro x accumulation x data-parallel size), or the largest that fits (``auto``), or the workload's."""
+    (micro x accumulation x data-parallel size), or the largest that fits (``auto``), or the workload's.
+
+    Candidates other than the first are checked on traces interpolated in the batch
+    (:class:`gpuplan.memory.batch.BatchScaler`: memory is affine in the batch event by event); the
+    chosen micro-batch is then evaluated on a real trace.
+    """
+    from gpuplan.memory.batch import BatchScaler, largest_fitting_batch
     from gpuplan.memory.predict import fits_on
 
     n = cl.world_size
     prec, master = traced_precision(strategy, w.precision)
     lay = model_layout(w)
+    scalers: dict[bool, BatchScaler] = {}
 
-    def fits(micro: int, ga: int) -> bool:
+    def fits(micro: int, ga: int, *, real: bool = False) -> bool:
         wt = replace(w, batch=micro, grad_accum=min(ga, 2), precision=prec)
-        trace = trace_fn(wt)
+        if real:
+            trace = trace_fn(wt)
+        else:
+            key = ga > 1
+            if key not in scalers:
+                scalers[key] = BatchScaler(trace_fn, wt.with_batch(1))
+            trace = scalers[key].at(micro)
         sl = state_layout(strategy, trace, lay, n, master, w.optimizer)
         return fits_on(relayout(trace, sl), cl.gpu, context_bytes=context_bytes) is not False
 
@@ -627,7 +640,9 @@ def choose_batch(strategy: Strategy, w: Workload, cl: Cluster, trace_fn: TraceFn
             raise UsageError(f"--target-batch {target_batch} is not a multiple of the data-parallel size {n} "
                              f"({cl.gpus_per_node} GPUs x {cl.nodes} nodes); allowed: multiples of {n}.")
         per_gpu = target_batch // n
-        divs = _divisors(per_gpu)
+        if fits(per_gpu, 1, real=True):  # no accumulation needed
+            return per_gpu, 1
+        divs = _divisors(per_gpu)[:-1]
         lo, hi = 0, len(divs) - 1  # binary search for the largest fitting divisor (fits is monotone)
         best = None
         while lo <= hi:
@@ -639,8 +654,6 @@ def choose_batch(strategy: Strategy, w: Workload, cl: Cluster, trace_fn: TraceFn
         micro = best or 1
         return micro, per_gpu // micro
     if auto:
-        from gpuplan.memory.batch import largest_fitting_batch
-
         best = largest_fitting_batch(lambda b: fits(b, w.grad_accum), cap=4096)
         return max(1, best), w.grad_accum
     return w.batch, w.grad_accum

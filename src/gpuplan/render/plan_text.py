@@ -1,0 +1,115 @@
+"""Human rendering of a multi-GPU Plan (terminal table, then the details of the recommended strategy)."""
+
+from __future__ import annotations
+
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from gpuplan.i18n import tr
+from gpuplan.plan.strategies import Plan, StrategyPlan
+from gpuplan.render.console import fmt_bytes
+
+_STATE_NAMES = {
+    "parameters": "parameters", "gradients": "gradients", "optimizer_state": "optimizer state",
+    "fp32_master_weights": "fp32 master weights", "ddp_gradient_buckets": "DDP gradient buckets",
+    "reduce_buckets": "reduce buckets", "gathered_parameters": "gathered parameters (transient)",
+    "unit_gradients": "unsharded unit gradients (transient)", "fp32_gradients": "fp32 gradients",
+}
+
+
+def _secs(x: float | None) -> str:
+    if x is None:
+        return "N/A"
+    if x < 1e-3:
+        return f"{x * 1e6:.0f} µs"
+    if x < 1:
+        return f"{x * 1e3:.1f} ms"
+    return f"{x:.2f} s"
+
+
+def _gb(n: float) -> str:
+    return f"{n / 1e9:.2f} GB"
+
+
+def _fits(p: StrategyPlan) -> str:
+    return {True: tr("yes"), False: tr("no"), None: "N/A"}[p.fits]
+
+
+def _states(d: dict[str, int] | tuple[tuple[str, int], ...]) -> str:
+    items = d.items() if isinstance(d, dict) else d
+    return " · ".join(f"{tr(_STATE_NAMES.get(k, k.replace('_', ' ')))} {fmt_bytes(v)}" for k, v in items if v)
+
+
+def print_plan(p: Plan, console: Console) -> None:
+    link = p.intra_node_link or ""
+    if p.inter_node_link:
+        link = f"{link} + {p.inter_node_link}" if link else p.inter_node_link
+    head = tr("{model} · train · {precision} · {optimizer} on {n} × {gpu} ({nodes} node(s) of {per})",
+              model=p.model, precision=p.precision, optimizer=p.optimizer, n=p.world_size, gpu=p.gpu, nodes=p.nodes,
+              per=p.gpus_per_node)
+    console.print(f"[bold]{escape(head)}[/]")
+    if p.world_size > 1:
+        rate = "N/A" if p.bus_gbs is None else f"{p.bus_gbs:g} GB/s"
+        console.print("  " + escape(tr("links: {link}; ring rate {rate} per GPU each way", link=link or "N/A", rate=rate)))
+    console.print("  " + escape(tr("{params} parameters ({trainable} trainable) · wrap unit: {unit}",
+                                   params=f"{p.param_count:,}", trainable=f"{p.trainable_param_count:,}",
+                                   unit=p.block_class or tr("none found (root only)"))))
+    t = Table(show_edge=False, box=None, pad_edge=False)
+    cols = (("strategy", "left"), ("micro×accum×GPUs", "right"), ("memory/GPU", "right"), ("fits", "center"),
+            ("host RAM/node", "right"), ("step", "right"), ("samples/s", "right"), ("comm exposed", "right"),
+            ("scaling", "right"))
+    for col, just in cols:
+        t.add_column(tr(col), justify=just)  # type: ignore[arg-type]
+    for s in p.strategies:
+        mark = " *" if s.strategy == p.recommended else ""
+        t.add_row(s.strategy + mark, f"{s.micro_batch}×{s.grad_accum}×{s.dp_size}={s.global_batch}",
+                  fmt_bytes(s.per_gpu_memory_bytes), _fits(s),
+                  fmt_bytes(s.host_memory_bytes_per_node) if s.host_memory_bytes_per_node else "-",
+                  _secs(s.step_seconds), f"{s.samples_per_second:,.1f}" if s.samples_per_second else "N/A",
+                  _secs(s.exposed_comm_seconds), f"{100 * s.scaling_efficiency:.0f}%" if s.scaling_efficiency else "N/A")
+    console.print(t)
+    if p.recommended:
+        console.print(tr("[bold]recommended:[/] {s} (the fastest that fits; * in the table)", s=p.recommended))
+        rec = next(s for s in p.strategies if s.strategy == p.recommended)
+        _details(rec, console)
+    else:
+        console.print("[red]" + escape(tr("no strategy fits: add GPUs, lower the micro-batch, use --checkpointing or "
+                                          "a lower precision")) + "[/]")
+    for n in p.notes:
+        console.print("  [dim]" + escape(tr("note: {x}", x=n)) + "[/]")
+    for a in p.assumptions:
+        console.print("  [dim]" + escape(tr("assumed: {x}", x=a)) + "[/]")
+
+
+def _details(s: StrategyPlan, console: Console) -> None:
+    console.print(f"[bold]{escape(s.strategy)}[/] ({escape(s.engine)}): {escape(tr(s.description))}")
+    console.print("  " + escape(tr("batch: {identity}", identity=f"micro-batch {s.micro_batch} × accumulation "
+                                   f"{s.grad_accum} × data-parallel {s.dp_size} = global batch {s.global_batch}")))
+    head = fmt_bytes(s.headroom_bytes) if s.headroom_bytes is not None else "N/A"
+    console.print("  " + escape(tr("per GPU: {total} of {cap} usable (headroom {head}); traced in {prec}",
+                                   total=fmt_bytes(s.per_gpu_memory_bytes), cap=fmt_bytes(s.capacity_bytes),
+                                   head=head, prec=s.traced_precision)))
+    console.print("  " + escape(tr("model states per GPU: {x}", x=_states(s.model_states) or "-")))
+    if s.host_memory_bytes_per_gpu:
+        console.print("  " + escape(tr("host RAM: {gpu} per GPU process, {node} per node (offloaded state)",
+                                       gpu=fmt_bytes(s.host_memory_bytes_per_gpu),
+                                       node=fmt_bytes(s.host_memory_bytes_per_node))))
+    if s.step_seconds is not None:
+        parts = tr("compute {c} + exposed communication {e} + GPU optimizer {o}", c=_secs(s.compute_seconds),
+                   e=_secs(s.exposed_comm_seconds), o=_secs(s.optimizer_seconds))
+        if s.cpu_optimizer_seconds is not None:
+            parts += tr(" + CPU optimizer {x}", x=_secs(s.cpu_optimizer_seconds))
+        console.print("  " + escape(tr("step {step} = {parts}; one GPU: {single}", step=_secs(s.step_seconds),
+                                       parts=parts, single=_secs(s.single_gpu_step_seconds))))
+    for c in s.comm:
+        console.print("  " + escape(tr("{op} of {what}: {size} tensor, {sent} sent per GPU per {per} over {link}: "
+                                       "{sec}, overlap {overlap}", op=c.op.value.replace("_", "-"), what=c.what,
+                                       size=_gb(c.tensor_bytes), sent=_gb(c.bytes_sent_per_gpu), per=c.per,
+                                       link=c.link, sec=_secs(c.seconds), overlap=c.overlap))
+                      + ("" if c.exposed_seconds is None else escape(tr("; exposed {x}", x=_secs(c.exposed_seconds)))))
+    console.print("  " + escape(tr("files: {names} (write them with -o DIR)", names=", ".join(s.files))))
+    for w in s.warnings:
+        console.print("  [yellow]" + escape(tr("warning:")) + "[/] " + escape(w))
+    for a in s.assumptions:
+        console.print("  [dim]" + escape(tr("assumed: {x}", x=a)) + "[/]")
