@@ -27,6 +27,7 @@ from torch._subclasses.fake_tensor import FakeTensorMode
 
 from gpuplan.errors import ModelBuildError, TraceError, UsageError
 from gpuplan.trace.autocast import CudaAutocastPolicy
+from gpuplan.trace.hostconst import HostConstants, fakeify_host_tensors
 from gpuplan.trace.kernels import TargetKernels
 from gpuplan.trace.recorder import Recorder
 from gpuplan.trace.records import Category, EventKind, KernelProfile, MemEvent, Phase, Trace
@@ -189,7 +190,7 @@ def trace_workload(w: Workload, profile: KernelProfile | None = None) -> Trace:
     pure_low = w.precision in (Precision.FP16, Precision.BF16)
     training = w.mode is Mode.TRAIN
     rec = Recorder()
-    fake = FakeTensorMode()
+    fake = FakeTensorMode(allow_non_fake_inputs=True)  # host constants made at build time (HostConstants)
     build_dtype = low if (pure_low or w.precision.is_weight_only_quant) and low is not None else None
     with fake:
         # build directly in the target dtype (model.half() on fake parameters cannot swap tensors
@@ -198,7 +199,9 @@ def trace_workload(w: Workload, profile: KernelProfile | None = None) -> Trace:
         try:
             if build_dtype is not None:
                 torch.set_default_dtype(build_dtype)
-            model = spec.build()
+            with HostConstants():
+                model = spec.build()
+            fakeify_host_tensors(model, fake)
         except ModelBuildError:
             raise
         except Exception as e:
