@@ -25,6 +25,10 @@ def add_workload_options(p: argparse.ArgumentParser) -> None:
                    help="per-sample input shape without the batch dimension, e.g. 3x224x224 or 128:int64 "
                    "(repeat for several inputs)")
     p.add_argument("--seq-len", type=int, help="sequence length for token models (default 512 or the model's maximum)")
+    p.add_argument("--prompt-len", type=int, metavar="N", help="--mode generate: prompt tokens per sequence "
+                   "(default 512, or --seq-len)")
+    p.add_argument("--new-tokens", type=int, metavar="N", help="--mode generate: tokens to generate per sequence "
+                   "(max_new_tokens; default 256)")
     p.add_argument("--model-arg", action="append", default=[], metavar="K=V",
                    help="argument for the model factory; V parsed as JSON when it parses")
     p.add_argument("--hf-config", metavar="PATH", help="a Hugging Face config.json to build the model from")
@@ -89,11 +93,17 @@ def workload_from_args(args: argparse.Namespace) -> tuple[Workload, bool]:
         raise UsageError(f"--seq-len {args.seq_len}: must be a positive integer.")
     if args.lora_rank is not None and args.lora_rank <= 0:
         raise UsageError(f"--lora-rank {args.lora_rank}: must be a positive integer.")
+    for flag, value in (("--prompt-len", args.prompt_len), ("--new-tokens", args.new_tokens)):
+        if value is not None and args.mode != Mode.GENERATE.value:
+            raise UsageError(f"{flag} applies to --mode generate only (this is --mode {args.mode}).")
+        if value is not None and value <= 0:
+            raise UsageError(f"{flag} {value}: must be a positive integer.")
     w = Workload(
         model=args.model, batch=batch, mode=Mode(args.mode), precision=Precision(args.precision),
         optimizer=OptimizerKind(args.optimizer), inputs=tuple(parse_input(s) for s in args.input),
         seq_len=args.seq_len, model_args=parse_model_args(args.model_arg), hf_config=args.hf_config,
         loss=args.loss, grad_accum=args.grad_accum, checkpointing=args.checkpointing, freeze=tuple(args.freeze),
-        lora_rank=args.lora_rank, lora_targets=tuple(args.lora_targets),
+        lora_rank=args.lora_rank, lora_targets=tuple(args.lora_targets), prompt_len=args.prompt_len,
+        new_tokens=args.new_tokens,
     )
     return w, auto

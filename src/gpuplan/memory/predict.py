@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from gpuplan.catalog.types import GPU
 from gpuplan.memory.allocator import CachingAllocator, OutOfMemory, round_size
 from gpuplan.memory.context import context_for, cublas_workspace_bytes, usable_capacity
+from gpuplan.trace.generate import GenerateTrace
 from gpuplan.trace.records import Category, EventKind, MemEvent, OpClass, Phase, Trace
 
 STEPS_REPLAYED = 3
@@ -43,6 +44,8 @@ class MemoryResult:
     needed_cache_release: bool = False
     assumptions: list[str] = field(default_factory=list)
     uncovered: list[str] = field(default_factory=list)
+    kv_cache_bytes: int | None = None  # --mode generate: the KV cache at full length (breakdown: at the peak)
+    peak_phase: str | None = None  # phase of the step in which allocated memory peaks
 
 
 def _step_sequence(trace: Trace) -> tuple[list[MemEvent], list[MemEvent]]:
@@ -64,6 +67,7 @@ class _Replay:
     timeline: list[TimelinePoint]
     live_at_peak: dict[Category, int]
     peak_alloc_live: dict[Category, int]
+    peak_phase: str = ""  # phase of the step at the peak of allocated memory
 
 
 def replay(trace: Trace, gpu: GPU, *, limit: int | None = None, timeline: bool = False) -> _Replay:
@@ -73,6 +77,7 @@ def replay(trace: Trace, gpu: GPU, *, limit: int | None = None, timeline: bool =
     live: dict[int, tuple[int, Category]] = {}
     by_cat: dict[Category, int] = dict.fromkeys(Category, 0)
     peak_cats: dict[Category, int] = {}
+    phase = [Phase.SETUP, Phase.SETUP]  # [current, at the peak]
     points: list[TimelinePoint] = []
     has_matmul_fwd = any(op.op_class is OpClass.MATMUL and op.phase is not Phase.BACKWARD for op in trace.ops)
     has_matmul_bwd = any(op.op_class in (OpClass.MATMUL,) and op.phase is Phase.BACKWARD for op in trace.ops)
@@ -88,6 +93,7 @@ def replay(trace: Trace, gpu: GPU, *, limit: int | None = None, timeline: bool =
         if alloc.stats.peak_allocated > before:
             peak_cats.clear()
             peak_cats.update(by_cat)
+            phase[1] = phase[0]
         n += 1
 
     def do_free(handle: int) -> None:
@@ -116,6 +122,7 @@ def replay(trace: Trace, gpu: GPU, *, limit: int | None = None, timeline: bool =
         base = k * offset
         step_handles: set[int] = set()
         for e in step:
+            phase[0] = e.phase
             h = e.block + base
             if e.kind is EventKind.ALLOC:
                 do_alloc(h, e.nbytes, e.category)
@@ -133,7 +140,7 @@ def replay(trace: Trace, gpu: GPU, *, limit: int | None = None, timeline: bool =
         for h in list(step_handles):
             if h in live and h not in grads_prev:
                 do_free(h)
-    return _Replay(alloc, points, dict(by_cat), peak_cats)
+    return _Replay(alloc, points, dict(by_cat), peak_cats, phase[1].value)
 
 
 def _downsample(points: list[TimelinePoint], n: int = 200) -> list[TimelinePoint]:
@@ -196,6 +203,10 @@ def predict_memory(trace: Trace, gpu: GPU, *, context_bytes: int | None = None,
     if needed_release:
         assumptions.append("near the limit: the allocator must release cached blocks to fit (as PyTorch does "
                            "before an out-of-memory error); fragmentation can still make a real run fail")
+    kv_bytes = None
+    if isinstance(trace, GenerateTrace):
+        assumptions.extend(trace.assumptions)
+        kv_bytes = trace.kv_cache_bytes
     uncovered = list(trace.uncovered)
     if any(op.op_class is OpClass.CONV for op in trace.ops):
         uncovered.append("cuDNN convolution workspaces (chosen per layer by cuDNN's heuristics; cuDNN falls back "
@@ -215,4 +226,6 @@ def predict_memory(trace: Trace, gpu: GPU, *, context_bytes: int | None = None,
         needed_cache_release=needed_release,
         assumptions=assumptions,
         uncovered=uncovered,
+        kv_cache_bytes=kv_bytes,
+        peak_phase=free_run.peak_phase or None,
     )

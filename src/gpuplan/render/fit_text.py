@@ -30,6 +30,8 @@ def print_fit(r: FitResult, console: Console, *, dataset_size: int | None = None
     m = r.memory
     verdict = {True: "[green]FITS[/]", False: "[red]DOES NOT FIT[/]", None: "[yellow]UNKNOWN[/]"}[r.fits]
     what = f"{r.model} · {r.mode} · {r.precision}" + (f" · {r.optimizer}" if r.optimizer else "")
+    if r.prompt_len is not None and r.new_tokens is not None:
+        what += f" · prompt {r.prompt_len:,} + {r.new_tokens:,} new tokens"
     console.print(f"[bold]{what}[/] on [bold]{r.gpu.name}[/] at batch {r.batch}"
                   + (f" × {r.grad_accum} accumulation steps" if r.grad_accum > 1 else "") + f": {verdict}")
     cap = fmt_bytes(m.capacity_bytes)
@@ -41,7 +43,11 @@ def print_fit(r: FitResult, console: Console, *, dataset_size: int | None = None
         console.print(f"  largest batch that fits: [bold]{r.max_batch_size}[/]"
                       + ("" if r.max_batch_size else " (not even batch 1)"))
     console.print(f"  parameters {r.param_count:,} ({r.trainable_param_count:,} trainable)")
-    t = Table(title="Memory at the peak", show_edge=False, box=None, pad_edge=False)
+    if m.kv_cache_bytes is not None and r.prompt_len is not None and r.new_tokens is not None:
+        console.print(f"  KV cache at full length ({r.prompt_len + r.new_tokens - 1:,} tokens × batch {r.batch}): "
+                      f"{fmt_bytes(m.kv_cache_bytes)}")
+    where = f" ({m.peak_phase})" if m.peak_phase in ("prefill", "decode") else ""
+    t = Table(title=f"Memory at the peak{where}", show_edge=False, box=None, pad_edge=False)
     t.add_column("category")
     t.add_column("bytes", justify="right")
     t.add_column("share", justify="right")
@@ -66,6 +72,11 @@ def print_fit(r: FitResult, console: Console, *, dataset_size: int | None = None
     if tr is not None:
         if tr.step_seconds is None:
             console.print(f"  time: N/A ({tr.na_reason})")
+        elif hasattr(tr, "tokens_per_second"):  # --mode generate (GenerateTimeResult)
+            speed = f"{tr.tokens_per_second:,.1f} tokens/s" if tr.tokens_per_second else "no decode step"
+            console.print(f"  generate: prefill {_secs(tr.prefill_seconds)} (time to first token) · "
+                          f"{_secs(tr.decode_seconds_per_token)} per decode step · {speed} · whole call "
+                          f"{_secs(tr.step_seconds)} · {tr.bound}-bound")
         else:
             line = (f"  time per step {_secs(tr.step_seconds)} (forward {_secs(tr.forward_seconds)}, backward "
                     f"{_secs(tr.backward_seconds)}, optimizer {_secs(tr.optimizer_seconds)}) · "
@@ -90,12 +101,19 @@ def print_fit_table(results: list[FitResult], console: Console) -> None:
                       ("max batch", "right"), ("device total", "right"), ("headroom", "right"),
                       ("step", "right"), ("samples/s", "right")):
         t.add_column(col, justify=just)  # type: ignore[arg-type]
+    generate = any(hasattr(r.time, "tokens_per_second") for r in results)
+    if generate:
+        t.add_column("tokens/s", justify="right")
     for r in results:
         m = r.memory
         fits = {True: "yes", False: "no", None: "N/A"}[r.fits]
         tr = r.time
-        t.add_row(r.gpu.name, fmt_bytes(r.gpu.memory_bytes), fits, str(r.batch),
-                  "" if r.max_batch_size is None else str(r.max_batch_size), fmt_bytes(m.device_total_bytes),
-                  fmt_bytes(m.headroom_bytes), _secs(tr.step_seconds) if tr else "N/A",
-                  f"{tr.samples_per_second:,.1f}" if tr and tr.samples_per_second else "N/A")
+        row = [r.gpu.name, fmt_bytes(r.gpu.memory_bytes), fits, str(r.batch),
+               "" if r.max_batch_size is None else str(r.max_batch_size), fmt_bytes(m.device_total_bytes),
+               fmt_bytes(m.headroom_bytes), _secs(tr.step_seconds) if tr else "N/A",
+               f"{tr.samples_per_second:,.1f}" if tr and tr.samples_per_second else "N/A"]
+        if generate:
+            tps = getattr(tr, "tokens_per_second", None)
+            row.append(f"{tps:,.1f}" if tps else "N/A")
+        t.add_row(*row)
     console.print(t)

@@ -175,7 +175,7 @@ def _position_limit(model: nn.Module) -> tuple[int | None, bool]:
 
 
 def _is_4bit(m: techniques.QuantLinear) -> bool:
-    return int(m.scales.numel()) != int(m.out_features)  # int8 keeps one scale per row, 4-bit one per block
+    return int(m.packed.numel()) < int(m.in_features) * int(m.out_features)  # int8 packs one weight per byte
 
 
 def _single_token_gemv(model: nn.Module, rec: Recorder) -> int:
@@ -488,6 +488,7 @@ def trace_generate(w: Workload, profile: KernelProfile | None = None, *, every_s
         warnings=warnings,
         trace_seconds=time.perf_counter() - t0,
         family=spec.family,
+        kernels_used=tuple(sorted(kernels.backends_used)),
         prompt_len=prompt,
         new_tokens=new,
         n_prefill_ops=counts[0],
