@@ -48,6 +48,8 @@ class FitResult:
     kernel_profile: dict[str, Any] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
     trace_seconds: float = 0.0
+    prompt_len: int | None = None  # --mode generate: prompt tokens per sequence
+    new_tokens: int | None = None  # --mode generate: generated tokens per sequence
 
 
 def kernel_profile_for(gpu: GPU) -> KernelProfile:
@@ -105,9 +107,12 @@ class _TraceCache:
 
 def _time_for(trace: Trace, gpu: GPU, precision: Precision) -> Any:
     try:
-        from gpuplan.timing import predict_time
+        from gpuplan.timing import predict_generate_time, predict_time
+        from gpuplan.trace.generate import GenerateTrace
     except ImportError:  # pragma: no cover
         return None
+    if isinstance(trace, GenerateTrace):
+        return predict_generate_time(trace, gpu, precision)
     return predict_time(trace, gpu, precision)
 
 
@@ -160,6 +165,8 @@ def fit_many(workload: Workload, gpus: list[GPU], *, auto_batch: bool = False, c
             kernel_profile=dataclasses.asdict(profile),
             warnings=precision_warnings(gpu, workload.precision, workload.mode) + list(trace.warnings),
             trace_seconds=trace.trace_seconds,
+            prompt_len=getattr(trace, "prompt_len", None),
+            new_tokens=getattr(trace, "new_tokens", None),
         ))
     return results
 
