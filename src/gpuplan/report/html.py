@@ -24,6 +24,7 @@ from gpuplan.report.text import (
     BREAKDOWN_ORDER,
     fmt_secs,
     gib_note,
+    largest_batch_cell,
     sweep_caption,
     verdict_word,
     workload_title,
@@ -93,12 +94,9 @@ def summary_table(data: ReportData) -> str:
     rows = []
     for r in data.fits:
         m, t = r.memory, r.time
-        largest = "" if r.max_batch_size is None else str(r.max_batch_size)
-        sweep = data.sweep_for(r.gpu.name)
-        if not largest and sweep is not None and sweep.max_batch_size is not None:
-            largest = f"≈{sweep.max_batch_size}"  # from the batch model, not checked with a real trace
         rows.append([
-            escape(r.gpu.name), escape(fmt_bytes(r.gpu.memory_bytes)), _badge(r.fits), str(r.batch), largest,
+            escape(r.gpu.name), escape(fmt_bytes(r.gpu.memory_bytes)), _badge(r.fits), str(r.batch),
+            escape(largest_batch_cell(data, r)),
             escape(fmt_bytes(m.device_total_bytes)),
             escape(fmt_bytes(m.headroom_bytes)), escape(fmt_secs(t.step_seconds if t else None)),
             "N/A" if not t or not t.samples_per_second else f"{t.samples_per_second:,.1f}",

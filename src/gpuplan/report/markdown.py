@@ -13,9 +13,16 @@ from gpuplan.i18n import tr
 from gpuplan.render.charts import category_label
 from gpuplan.render.console import fmt_bytes
 from gpuplan.render.jsonout import to_jsonable
-from gpuplan.report.data import Availability, ReportData
+from gpuplan.report.data import Availability, Comparison, ReportData
 from gpuplan.report.html import merged_assumptions
-from gpuplan.report.text import BREAKDOWN_ORDER, fmt_secs, gib_note, verdict_word, workload_title
+from gpuplan.report.text import (
+    BREAKDOWN_ORDER,
+    fmt_secs,
+    gib_note,
+    largest_batch_cell,
+    verdict_word,
+    workload_title,
+)
 
 
 def _cell(x: object) -> str:
@@ -32,6 +39,20 @@ def _table(head: list[str], rows: list[list[str]], right: set[int] | None = None
 
 def _unavailable(status: Availability) -> str:
     return "_" + tr("Not available: {reason}.", reason=tr(status.reason or "")) + "_"
+
+
+def _num(x: float | None, digits: int) -> str:
+    return "N/A" if x is None else f"{x:,.{digits}f}"
+
+
+def _price(x: float | None, cur: str, digits: int, quote: Any) -> str:
+    if x is None:
+        return "N/A"
+    text = f"{x:,.{digits}f} {cur}"
+    if quote is not None:
+        kind = getattr(quote.kind, "value", quote.kind)
+        text += f" ({tr(str(kind))}, {quote.date or tr('undated')})"
+    return text
 
 
 def _json_block(obj: Any) -> list[str]:
@@ -52,7 +73,7 @@ def render_markdown(data: ReportData) -> str:
     for r in data.fits:
         t = r.time
         rows.append([r.gpu.name, fmt_bytes(r.gpu.memory_bytes), verdict_word(r.fits), str(r.batch),
-                     "" if r.max_batch_size is None else str(r.max_batch_size), fmt_bytes(r.memory.device_total_bytes),
+                     largest_batch_cell(data, r), fmt_bytes(r.memory.device_total_bytes),
                      fmt_bytes(r.memory.headroom_bytes), fmt_secs(t.step_seconds if t else None),
                      f"{t.samples_per_second:,.1f}" if t and t.samples_per_second else "N/A"])
     lines += _table([tr("GPU"), tr("memory"), tr("verdict"), tr("batch"), tr("largest batch"), tr("device total"),
@@ -79,7 +100,8 @@ def render_markdown(data: ReportData) -> str:
                 how = tr("checked with a real trace") if s.max_batch_checked else tr("from the batch model")
                 lines += [tr("Largest batch {n} ({how}).", n=s.max_batch_size, how=how), ""]
             lines += _table([tr("batch"), tr("device total"), tr("verdict")],
-                            [[str(p.batch), fmt_bytes(p.device_total_bytes), verdict_word(p.fits)] for p in s.points])
+                            [[str(p.batch), fmt_bytes(p.device_total_bytes), verdict_word(p.fits)] for p in s.points],
+                            right={0, 1})
             for note in s.notes:
                 lines += ["", f"- {tr(note)}"]
         t = r.time
@@ -97,7 +119,16 @@ def render_markdown(data: ReportData) -> str:
         if r.warnings:
             lines += ["", f"### {tr('Warnings')}", ""] + [f"- {tr(w)}" for w in r.warnings]
     lines += ["", f"## {tr('GPU comparison')}", ""]
-    lines += _json_block(data.comparison) if data.comparison_status.available else [_unavailable(data.comparison_status)]
+    if data.comparison_status.available and isinstance(data.comparison, Comparison):
+        c = data.comparison
+        lines += _table([tr("GPU"), tr("verdict"), tr("batch"), tr("samples/s"), tr("purchase price (kind, date)"),
+                         tr("samples/s per 1,000 {cur}", cur=c.currency), tr("cloud per GPU-hour")],
+                        [[p.gpu, verdict_word(p.fits), str(p.batch), _num(p.samples_per_second, 1),
+                          _price(p.purchase_per_device, c.currency, 0, p.purchase), _num(p.per_1k, 1),
+                          _price(p.cloud_per_gpu_hour, c.currency, 2, None)] for p in c.points], right={2, 3, 4, 5, 6})
+        lines += [""] + [f"- {tr(n)}" for n in c.notes]
+    else:
+        lines.append(_unavailable(data.comparison_status))
     lines += ["", f"## {tr('Advice')}", ""]
     lines += _json_block(data.advice) if data.advice_status.available else [_unavailable(data.advice_status)]
     if r0:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from gpuplan.api import FitResult
 from gpuplan.i18n import tr
-from gpuplan.report.data import BatchSweep
+from gpuplan.report.data import BatchSweep, ReportData
 
 BREAKDOWN_ORDER = ["parameters", "buffers", "gradients", "optimizer_state", "activations", "temporaries", "inputs",
                    "kv_cache", "workspaces", "allocator_overhead", "cuda_context"]
@@ -42,3 +42,13 @@ def sweep_caption(s: BatchSweep) -> str:
         text += " " + tr("Largest batch {n} ({how}).", n=s.max_batch_size, how=how)
     text += " " + tr("Near the limit the allocator frees its cache, so the curve bends before it crosses.")
     return text
+
+
+def largest_batch_cell(data: ReportData, r: FitResult) -> str:
+    """The largest batch: checked (``--batch auto``), or "≈N" from the batch model of a detail GPU, or blank."""
+    if r.max_batch_size is not None:
+        return str(r.max_batch_size)
+    sweep = data.sweep_for(r.gpu.name)
+    if sweep is not None and sweep.max_batch_size is not None:
+        return f"≈{sweep.max_batch_size}"
+    return ""
