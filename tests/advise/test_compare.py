@@ -15,7 +15,7 @@ from gpuplan.advise.compare import (
     compare_gpus,
     sort_rows,
 )
-from gpuplan.api import FitResult, GPUSummary, fit_many
+from gpuplan.api import FitResult, GPUSummary, _TraceCache, fit_many
 from gpuplan.catalog import get_gpu
 from gpuplan.catalog.prices import PriceKind, load_prices, price_for
 from gpuplan.errors import UnknownGPUError, UsageError
@@ -151,7 +151,7 @@ def test_time_at_the_common_batch_matches_a_fit_at_that_batch() -> None:
     """The common-batch timing (one trace per kernel profile) equals `fit` at that batch."""
     w = Workload("lenet5")
     gpu = get_gpu("rtx 3060 12gb")
-    mine = _times_at(w, [gpu], 256)[gpu.name][0]
+    mine = _times_at(w, [gpu], 256, _TraceCache())[gpu.name][0]
     ref = fit_many(w.with_batch(256), [gpu], auto_batch=False)[0].time
     assert mine is not None and ref is not None
     assert mine.samples_per_second == pytest.approx(ref.samples_per_second, rel=1e-9)

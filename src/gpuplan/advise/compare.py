@@ -38,7 +38,7 @@ from gpuplan.catalog.prices import PriceKind, PriceQuote, check_currency, load_p
 from gpuplan.errors import UsageError
 
 if TYPE_CHECKING:
-    from gpuplan.api import FitResult
+    from gpuplan.api import FitResult, _TraceCache
     from gpuplan.catalog.types import GPU
     from gpuplan.timing import TimeResult
     from gpuplan.workload.spec import Workload
@@ -245,23 +245,23 @@ def _resolve_reference(reference: str | None, gpus: Sequence[GPU]) -> str | None
     return name
 
 
-def _times_at(workload: Workload, gpus: Sequence[GPU], batch: int, *, memory: bool = False,
+def _times_at(workload: Workload, gpus: Sequence[GPU], batch: int, traces: _TraceCache, *, memory: bool = False,
               context_bytes: int | None = None) -> dict[str, tuple[TimeResult | None, Any]]:
-    """Time (and memory when asked) of ``workload`` at ``batch`` on each GPU: one trace per kernel profile."""
+    """Time (and memory when asked) of ``workload`` at ``batch`` on each GPU.
+
+    ``traces`` is the API's trace cache: one trace per kernel profile, and one for all profiles when no
+    attention kernel ran; the GPUs of a profile are timed from it together.
+    """
     from gpuplan.api import kernel_profile_for
     from gpuplan.memory.predict import predict_memory
     from gpuplan.timing import predict_many
-    from gpuplan.trace import trace_workload
 
     groups: dict[Any, list[GPU]] = {}
     for g in gpus:
         groups.setdefault(kernel_profile_for(g), []).append(g)
     out: dict[str, tuple[TimeResult | None, Any]] = {}
-    shared = None  # a trace that ran no attention kernel serves every kernel profile
     for profile, members in groups.items():
-        trace = shared or trace_workload(workload.with_batch(batch), profile)
-        if not getattr(trace, "depends_on_attention_backend", True):
-            shared = trace
+        trace = traces.fn(profile)(workload.with_batch(batch))
         times = predict_many(trace, members, workload.precision)
         for g, t in zip(members, times, strict=True):
             mem = predict_memory(trace, g, context_bytes=context_bytes) if memory else None
@@ -292,7 +292,7 @@ def compare_gpus(workload: Workload, gpus: Sequence[GPU], *, batch: int | None =
         today: the date prices are aged against (default: today).
         progress: called with each GPU name while fitting.
     """
-    from gpuplan.api import fit_many
+    from gpuplan.api import _TraceCache, fit_many
 
     if not gpus:
         raise UsageError("no GPUs to compare; give --gpus 'a,b,c' or --gpus all.")
@@ -309,15 +309,17 @@ def compare_gpus(workload: Workload, gpus: Sequence[GPU], *, batch: int | None =
     day = today or price_data.current_date()
     rows_src = load_prices() if prices is None else prices
 
+    # (fit_many keeps its own traces; a shared cache would save the common-batch traces below)
     fits = fit_many(workload.with_batch(1), list(gpus), auto_batch=True, context_bytes=context_bytes,
                     with_time=True, progress=progress)
+    traces = _TraceCache()
     by_name = {g.name: g for g in gpus}
 
     # the best batch: fit_many's largest batch, or the user's cap (then memory and time at the cap)
     if max_batch is not None:
         capped = [by_name[r.gpu.name] for r in fits if r.max_batch_size and r.max_batch_size > max_batch]
         if capped:
-            at_cap = _times_at(workload, capped, max_batch, memory=True, context_bytes=context_bytes)
+            at_cap = _times_at(workload, capped, max_batch, traces, memory=True, context_bytes=context_bytes)
             fits = [dataclasses.replace(r, batch=max_batch, memory=at_cap[r.gpu.name][1], fits=at_cap[r.gpu.name][1].fits,
                                         time=at_cap[r.gpu.name][0]) if r.gpu.name in at_cap else r for r in fits]
 
@@ -334,7 +336,7 @@ def compare_gpus(workload: Workload, gpus: Sequence[GPU], *, batch: int | None =
             else:
                 need.append(by_name[r.gpu.name])
         if need:
-            common_times.update({k: v[0] for k, v in _times_at(workload, need, common).items()})
+            common_times.update({k: v[0] for k, v in _times_at(workload, need, common, traces).items()})
 
     ref_name = ref_name or default_reference(fits, common_times)
     quotes = {r.gpu.name: price_for(r.gpu.name, kind, ccy, prices=rows_src) for r in fits}
