@@ -181,7 +181,7 @@ def fsdp2_snippet(p: StrategyPlan, cl: Cluster, strategy: Strategy, w: Workload,
     mp = (f"MixedPrecisionPolicy(param_dtype={_DTYPE[low]}, reduce_dtype=torch.float32)"
           if low and w.precision.is_amp else "MixedPrecisionPolicy()")
     blocks = tuple((lay.block_class or "").split(",")) if lay.block_class else ()
-    offload = "CPUOffloadPolicy(pin_memory=True)" if strategy.offload else "OffloadPolicy()"
+    offload = "CPUOffloadPolicy(pin_memory=torch.cuda.is_available())" if strategy.offload else "OffloadPolicy()"
     reshard = "False" if strategy.value == "fsdp2-no-reshard" else "True"
     return f'''"""FSDP2 (torch.distributed.fsdp.fully_shard) for {w.model}: {strategy.value} on {cl.world_size} GPUs.
 
