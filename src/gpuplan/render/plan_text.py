@@ -28,10 +28,6 @@ def _secs(x: float | None) -> str:
     return f"{x:.2f} s"
 
 
-def _gb(n: float) -> str:
-    return f"{n / 1e9:.2f} GB"
-
-
 def _fits(p: StrategyPlan) -> str:
     return {True: tr("yes"), False: tr("no"), None: "N/A"}[p.fits]
 
@@ -105,7 +101,7 @@ def _details(s: StrategyPlan, console: Console) -> None:
     for c in s.comm:
         console.print("  " + escape(tr("{op} of {what}: {size} tensor, {sent} sent per GPU per {per} over {link}: "
                                        "{sec}, overlap {overlap}", op=c.op.value.replace("_", "-"), what=c.what,
-                                       size=_gb(c.tensor_bytes), sent=_gb(c.bytes_sent_per_gpu), per=c.per,
+                                       size=fmt_bytes(c.tensor_bytes), sent=fmt_bytes(c.bytes_sent_per_gpu), per=c.per,
                                        link=c.link, sec=_secs(c.seconds), overlap=c.overlap))
                       + ("" if c.exposed_seconds is None else escape(tr("; exposed {x}", x=_secs(c.exposed_seconds)))))
     console.print("  " + escape(tr("files: {names} (write them with -o DIR)", names=", ".join(s.files))))
