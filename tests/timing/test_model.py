@@ -234,3 +234,22 @@ def test_product_trace_lenet5_end_to_end() -> None:
     assert res[0].step_seconds == pytest.approx(res[1].step_seconds, rel=0.1)
     assert any(t.module for t in res[0].top_ops)  # module paths come through (forward ops)
     json.dumps([r.to_dict() for r in res])
+
+
+def test_grad_accumulation_repeats_forward_backward_not_the_optimizer() -> None:
+    from gpuplan.catalog import get_gpu
+    from gpuplan.timing import predict_time
+    from gpuplan.trace import trace_workload
+    from gpuplan.workload.spec import Workload
+
+    gpu = get_gpu("RTX 3060 12GB")
+    one = predict_time(trace_workload(Workload("lenet5", batch=16)), gpu, "fp32")
+    four = predict_time(trace_workload(Workload("lenet5", batch=16, grad_accum=4)), gpu, "fp32")
+    assert four.batch == 64
+    assert four.forward_seconds == pytest.approx(4 * one.forward_seconds, rel=0.05)
+    assert four.optimizer_seconds == pytest.approx(one.optimizer_seconds, rel=0.05)
+    # micro-steps after the first also add into the existing gradients (extra kernels), so the step
+    # costs at least 3 more forward+backward passes, and not wildly more
+    lower = one.step_seconds + 3 * (one.forward_seconds + one.backward_seconds)
+    assert lower <= four.step_seconds <= 1.5 * lower
+    assert four.samples_per_second == pytest.approx(64 / four.step_seconds)

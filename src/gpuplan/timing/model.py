@@ -21,6 +21,7 @@ milliseconds per GPU.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from dataclasses import asdict, dataclass, field, fields
@@ -595,13 +596,40 @@ def predict_time(
         ``TimeResult``; fields are ``None`` with ``na_reason`` when the catalog lacks a needed rate
         or the bandwidth (never a guess).
     """
-    return predict_arrays(
+    res = predict_arrays(
         op_arrays(trace.ops),
         gpu,
         precision,
         samples_per_step=samples_per_step if samples_per_step is not None else trace.batch,
         constants=constants,
         top=top,
+    )
+    if trace.grad_accum > 1 and samples_per_step is None:
+        res = with_grad_accumulation(res, trace.grad_accum)
+    return res
+
+
+def with_grad_accumulation(micro: TimeResult, n: int) -> TimeResult:
+    """One optimizer step of ``n`` micro-batches from a trace holding one micro-step + the optimizer.
+
+    Micro-steps run back to back and are identical, so forward and backward repeat ``n`` times and
+    the optimizer runs once: step = n * (forward + backward) + optimizer."""
+    if micro.step_seconds is None or micro.forward_seconds is None or n <= 1:
+        return micro
+    fb = micro.forward_seconds + (micro.backward_seconds or 0.0)
+    step = micro.step_seconds + (n - 1) * fb
+    ratio = step / micro.step_seconds if micro.step_seconds > 0 else 1.0
+    return dataclasses.replace(
+        micro,
+        batch=micro.batch * n,
+        forward_seconds=micro.forward_seconds * n,
+        backward_seconds=None if micro.backward_seconds is None else micro.backward_seconds * n,
+        step_seconds=step,
+        samples_per_second=micro.batch * n / step if step > 0 else None,
+        gpu_busy_seconds=None if micro.gpu_busy_seconds is None else micro.gpu_busy_seconds * ratio,
+        host_seconds=None if micro.host_seconds is None else micro.host_seconds * ratio,
+        seconds_by_class={k: v * ratio for k, v in micro.seconds_by_class.items()},
+        notes=[*micro.notes, f"gradient accumulation: {n} micro-batches of {micro.batch} per optimizer step"],
     )
 
 

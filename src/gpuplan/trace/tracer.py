@@ -269,6 +269,10 @@ def trace_workload(w: Workload, profile: KernelProfile | None = None) -> Trace:
                         kwargs["labels"] = labels
                 if spec.hf and spec.hf_task in ("image-classification", "seq-classification") and loss_kind == "model":
                     kwargs["labels"] = torch.randint(0, max(num_classes or 2, 2), (w.batch,))
+                if spec.hf and spec.hf_task == "question-answering" and loss_kind == "model":
+                    seq = int(inputs[0].shape[0]) if inputs and inputs[0].shape else 1
+                    kwargs["start_positions"] = torch.randint(0, seq, (w.batch,))
+                    kwargs["end_positions"] = torch.randint(0, seq, (w.batch,))
                 autocast = amp.region() if amp is not None else nullcontext()
                 grad = torch.enable_grad() if training else torch.no_grad()
                 n_before = len(rec.events)

@@ -180,6 +180,8 @@ def _hf_spec(path: Path, w: Workload, label: str) -> ModelSpec:
         task = "image-classification"
     elif arch.endswith("ForSequenceClassification"):
         task = "seq-classification"
+    elif arch.endswith("ForQuestionAnswering"):
+        task = "question-answering"  # extractive QA (SQuAD): start/end logits, the model's own loss
     else:
         task = "other"
     vocab = raw.get("vocab_size")
