@@ -80,3 +80,11 @@ def test_rent_and_buy_are_exclusive(capsys: pytest.CaptureFixture[str]) -> None:
         main(["recommend", "lenet5", "--rent", "--buy"])
     assert exc.value.code == 2
     capsys.readouterr()
+
+
+def test_free_tiers_are_shown_beyond_top(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "recommend", "lenet5", "--rent", "--top", "1", "--dataset-size", "60000",
+                       "--gpus", "t4,a100 80gb sxm4")
+    assert code == 0
+    assert "Google Colab free tier" in out and "Kaggle Notebooks" in out
+    assert "more (--top N, or --json)" in out

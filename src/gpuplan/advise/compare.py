@@ -350,7 +350,7 @@ def compare_gpus(workload: Workload, gpus: Sequence[GPU], *, batch: int | None =
     elif batch is None:
         limited_by = next((r.gpu.name for r in fits if best_batch_of(r, max_batch) == common), None)
         bests = sorted(b for b in (best_batch_of(r, max_batch) for r in fits) if b)
-        if bests and common * 4 <= bests[len(bests) // 2]:
+        if bests and common * 8 <= bests[len(bests) // 2]:
             notes.append(f"the common batch {common} is small next to most GPUs' best batch (median "
                          f"{bests[len(bests) // 2]}); --batch N compares at a larger batch (N/A where it does not fit)")
     if not any(q is not None for q in quotes.values()):

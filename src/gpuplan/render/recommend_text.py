@@ -125,7 +125,7 @@ def _excluded_line(res: RecommendResult) -> str | None:
     if not res.excluded:
         return None
     counts = Counter(e.reason.split(" (")[0] for e in res.excluded)
-    parts = [f"{n} {tr(reason)}" for reason, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))]
+    parts = [f"{tr(reason)}: {n}" for reason, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))]
     return tr("left out: {parts} (all listed in --json)", parts="; ".join(parts))
 
 
@@ -147,11 +147,11 @@ def print_recommend(res: RecommendResult, console: Console, *, top: int = 10) ->
         if not options:
             console.print("  " + tr("nothing fits the budget and the model (see what was left out below)"))
             continue
-        rows = options[:top]
+        rows = options[:top] + [o for o in options[top:] if o.free_tier]  # free tiers are always shown
         shown += rows
         console.print(table(rows, res))
-        if len(options) > top:
-            console.print("  [dim]" + tr("{n} more (--top N, or --json)", n=len(options) - top) + "[/]")
+        if len(options) > len(rows):
+            console.print("  [dim]" + tr("{n} more (--top N, or --json)", n=len(options) - len(rows)) + "[/]")
         _option_notes(rows, console)
     console.print()
     console.print("  " + tr("ranked: above the line no option is both faster and cheaper (fastest first); "
