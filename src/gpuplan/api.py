@@ -14,9 +14,9 @@ from typing import Any
 
 from gpuplan.catalog import GPU, features, get_gpu, resolve_gpus
 from gpuplan.errors import UsageError
-from gpuplan.memory.batch import BatchScaler, largest_fitting_batch
+from gpuplan.memory.batch import BatchFitSearch, BatchScaler
 from gpuplan.memory.context import context_for, cublas_workspace_bytes, usable_capacity
-from gpuplan.memory.predict import MemoryResult, fits_on, predict_memory
+from gpuplan.memory.predict import MemoryResult, predict_memory
 from gpuplan.trace import KernelProfile, Trace, trace_workload
 from gpuplan.workload.spec import Mode, OptimizerKind, Precision, Workload
 
@@ -90,16 +90,24 @@ def _summary(gpu: GPU) -> GPUSummary:
 
 
 class _TraceCache:
-    """One trace per (workload, kernel profile): GPUs sharing a profile share the trace."""
+    """One trace per (workload, kernel profile): GPUs sharing a profile share the trace, and a trace
+    in which no attention kernel ran serves every profile."""
 
     def __init__(self) -> None:
         self.cache: dict[tuple[str, KernelProfile], Trace] = {}
+        self.profile_free: dict[str, Trace] = {}
 
     def fn(self, profile: KernelProfile) -> Callable[[Workload], Trace]:
         def trace(w: Workload) -> Trace:
-            key = (repr(w), profile)
+            wkey = repr(w)
+            if wkey in self.profile_free:
+                return self.profile_free[wkey]
+            key = (wkey, profile)
             if key not in self.cache:
-                self.cache[key] = trace_workload(w, profile)
+                t = trace_workload(w, profile)
+                self.cache[key] = t
+                if not t.depends_on_attention_backend:
+                    self.profile_free[wkey] = t
             return self.cache[key]
 
         return trace
@@ -121,7 +129,9 @@ def fit_many(workload: Workload, gpus: list[GPU], *, auto_batch: bool = False, c
     """Memory (and time) of ``workload`` on each GPU; with ``auto_batch`` the largest batch that fits."""
     cache = _TraceCache()
     scalers: dict[KernelProfile, BatchScaler] = {}
-    batch_memo: dict[tuple[KernelProfile, int | None, int], int] = {}
+    searches: dict[tuple[int, int], BatchFitSearch] = {}
+    batch_memo: dict[tuple[tuple[int, int], int | None, int], int] = {}
+    memory_memo: dict[tuple[int, int, int, int | None], MemoryResult] = {}
     results: list[FitResult] = []
     for gpu in gpus:
         profile = kernel_profile_for(gpu)
@@ -130,20 +140,21 @@ def fit_many(workload: Workload, gpus: list[GPU], *, auto_batch: bool = False, c
             progress(gpu.name)
         max_batch: int | None = None
         batch = workload.batch
+        ctx = context_for(gpu).context_bytes if context_bytes is None else context_bytes
+        cap = usable_capacity(gpu)
+        ws = cublas_workspace_bytes(gpu)
         if auto_batch:
             if profile not in scalers:
                 scalers[profile] = BatchScaler(trace_fn, workload)
-            scaler = scalers[profile]
-
-            def fits_at(b: int, scaler: BatchScaler = scaler, gpu: GPU = gpu) -> bool:
-                return bool(fits_on(scaler.at(b), gpu, context_bytes=context_bytes))
-
-            # GPUs with the same kernels, allocator limit and workspace size share the answer
-            ctx = context_for(gpu).context_bytes if context_bytes is None else context_bytes
-            cap = usable_capacity(gpu)
-            key = (profile, None if cap is None else cap - ctx, cublas_workspace_bytes(gpu))
+            skey = (id(scalers[profile].t1), id(scalers[profile].t2))  # profiles may share traces
+            if skey not in searches:
+                searches[skey] = BatchFitSearch(scalers[profile])
+            search = searches[skey]
+            scaler = search.scaler
+            # GPUs with the same traces, allocator limit and workspace size share the answer
+            key = (skey, None if cap is None else cap - ctx, ws)
             if key not in batch_memo:
-                batch_memo[key] = largest_fitting_batch(fits_at, start=max(1, workload.batch))
+                batch_memo[key] = 0 if cap is None else search.largest(gpu, max(0, cap - ctx))
             max_batch = batch_memo[key]
             # for a few GPUs, check the answer with a real trace (the affine model is exact for
             # batch-linear shapes; the check catches models whose memory is not)
@@ -155,7 +166,11 @@ def fit_many(workload: Workload, gpus: list[GPU], *, auto_batch: bool = False, c
             trace = trace_fn(workload.with_batch(batch)) if len(gpus) <= 3 else scaler.at(batch)
         else:
             trace = trace_fn(workload)
-        mem = predict_memory(trace, gpu, context_bytes=context_bytes)
+        # GPUs that share the trace, workspace, context and capacity share the memory answer
+        mkey = (id(trace), ws, ctx, cap)
+        if mkey not in memory_memo:
+            memory_memo[mkey] = predict_memory(trace, gpu, context_bytes=context_bytes)
+        mem = memory_memo[mkey]
         timing = _time_for(trace, gpu, workload.precision) if with_time else None
         results.append(FitResult(
             gpu=_summary(gpu), model=workload.model, mode=workload.mode.value, precision=workload.precision.value,
