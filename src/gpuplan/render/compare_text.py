@@ -82,8 +82,8 @@ def fx_line(quotes: list[PriceQuote]) -> str | None:
         rate, _ = convert(1.0, src, dst, date)
         parts.append(tr("1 {src} = {rate} {dst} ({date} monthly average, FX-FRED)", src=src,
                         rate=f"{rate:.4g}", dst=dst, date=date))
-    return tr("prices converted at the latest dated rate: {rates}; a price keeps its own date",
-              rates="; ".join(parts))
+    return tr("prices converted at the latest dated rate: {rates}; a price keeps its own date and market "
+              "(converted US prices are not local prices: add yours with --prices FILE)", rates="; ".join(parts))
 
 
 def stale_legend(today: str) -> str:
