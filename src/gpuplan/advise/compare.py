@@ -250,11 +250,10 @@ def _times_at(workload: Workload, gpus: Sequence[GPU], batch: int, traces: _Trac
     """Time (and memory when asked) of ``workload`` at ``batch`` on each GPU.
 
     ``traces`` is the API's trace cache: one trace per kernel profile, and one for all profiles when no
-    attention kernel ran; the GPUs of a profile are timed from it together.
+    attention kernel ran.
     """
-    from gpuplan.api import kernel_profile_for
+    from gpuplan.api import _time_for, kernel_profile_for
     from gpuplan.memory.predict import predict_memory
-    from gpuplan.timing import predict_many
 
     groups: dict[Any, list[GPU]] = {}
     for g in gpus:
@@ -262,10 +261,9 @@ def _times_at(workload: Workload, gpus: Sequence[GPU], batch: int, traces: _Trac
     out: dict[str, tuple[TimeResult | None, Any]] = {}
     for profile, members in groups.items():
         trace = traces.fn(profile)(workload.with_batch(batch))
-        times = predict_many(trace, members, workload.precision)
-        for g, t in zip(members, times, strict=True):
+        for g in members:  # timed as fit_many times (train/infer steps and generate traces alike)
             mem = predict_memory(trace, g, context_bytes=context_bytes) if memory else None
-            out[g.name] = (t, mem)
+            out[g.name] = (_time_for(trace, g, workload.precision), mem)
     return out
 
 
