@@ -349,6 +349,12 @@ def compare_gpus(workload: Workload, gpus: Sequence[GPU], *, batch: int | None =
     rows = build_rows(fits, common_batch=common, common_times=common_times, reference=ref_name,
                       dataset_size=dataset_size, price_kind=kind, quotes=quotes, currency=ccy, today=day,
                       cap=max_batch)
+    if kind is PriceKind.CLOUD:  # a GPU offered only as a free tier: say so (recommend --rent ranks those)
+        for row in rows:
+            if row.compare.price is None:
+                free = [q.offer for q in rows_src if q.catalog_name == row.fit.gpu.name and q.free_tier]
+                if free:
+                    row.compare.notes.append("no paid on-demand offer; free tier: " + ", ".join(free))
     notes: list[str] = []
     limited_by = None
     if common is None:
