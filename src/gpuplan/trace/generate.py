@@ -55,7 +55,7 @@ from gpuplan.trace.records import (
     Phase,
     Trace,
 )
-from gpuplan.trace.tracer import _Hooks, _low_dtype
+from gpuplan.trace.tracer import _Hooks, _low_dtype, build_model
 from gpuplan.workload import techniques
 from gpuplan.workload.spec import Mode, Precision, Workload
 from gpuplan.workload.zoo import ModelSpec, resolve_model
@@ -344,30 +344,12 @@ def _middle_steps(first: int, last: int) -> list[int]:
 
 
 def _build(spec: ModelSpec, w: Workload, fake: FakeTensorMode) -> tuple[nn.Module, int]:
-    """The model in the workload's precision, as the tracer builds it (weights in the target dtype,
-    weight-only quantized Linears, LoRA adapters), in eval mode; and its parameter count."""
-    low = _low_dtype(w.precision)
-    pure_low = w.precision in (Precision.FP16, Precision.BF16)
-    build_dtype = low if (pure_low or w.precision.is_weight_only_quant) and low is not None else None
-    with fake:
-        previous = torch.get_default_dtype()
-        try:
-            if build_dtype is not None:
-                torch.set_default_dtype(build_dtype)
-            model = spec.build()
-        except ModelBuildError:
-            raise
-        except Exception as e:
-            raise ModelBuildError(f"Building {spec.name!r} failed: {type(e).__name__}: {e}") from e
-        finally:
-            torch.set_default_dtype(previous)
-        n_params = sum(p.numel() for p in model.parameters())  # before quantization turns weights into buffers
-        if w.precision.is_weight_only_quant:
-            techniques.quantize_linears(model, str(w.precision), low or torch.float16)
-        if w.lora_rank:
-            techniques.apply_lora(model, w.lora_rank, w.lora_targets)
-            n_params += sum(p.numel() for n, p in model.named_parameters() if "lora_" in n)
-        model.eval()
+    """The model as the tracer builds it, in eval mode, and its parameter count (quantized Linears
+    count the weights they store packed)."""
+    model = build_model(spec, w, fake)
+    model.eval()
+    n_params = sum(p.numel() for p in model.parameters())
+    n_params += sum(m.in_features * m.out_features for m in model.modules() if isinstance(m, techniques.QuantLinear))
     return model, n_params
 
 
@@ -388,7 +370,7 @@ def trace_generate(w: Workload, profile: KernelProfile | None = None, *, every_s
     t0 = time.perf_counter()
     spec = resolve_model(w)
     _refuse_non_decoder(spec)
-    fake = FakeTensorMode()
+    fake = FakeTensorMode(allow_non_fake_inputs=True)  # host constants made at build time (tracer.build_model)
     model, n_params = _build(spec, w, fake)
     warnings: list[str] = []
     limit, learned = _position_limit(model)

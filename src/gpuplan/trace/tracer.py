@@ -169,28 +169,11 @@ def _loss(spec: ModelSpec, loss_kind: str, out: Any, batch: int, labels: torch.T
     raise UsageError(f"Unknown loss {loss_kind!r}; allowed: cross-entropy, mse, mean, model.")
 
 
-def trace_workload(w: Workload, profile: KernelProfile | None = None) -> Trace:
-    """Trace one step of ``w`` as a GPU with ``profile``'s kernels would run it."""
-    profile = profile or KernelProfile()
-    if w.batch <= 0:
-        raise UsageError(f"--batch must be a positive integer (got {w.batch}).")
-    if w.grad_accum <= 0:
-        raise UsageError(f"--grad-accum must be a positive integer (got {w.grad_accum}).")
-    if w.mode is Mode.GENERATE:
-        from gpuplan.trace.generate import trace_generate  # imports this module
-
-        return trace_generate(w, profile)
-    if w.precision.is_weight_only_quant and w.mode is Mode.TRAIN and not w.lora_rank:
-        raise UsageError(f"--precision {w.precision} stores frozen quantized weights: training needs LoRA "
-                         "(QLoRA): add --lora-rank R, or use --mode infer.")
-    t0 = time.perf_counter()
-    spec = resolve_model(w)
-    inputs = _effective_inputs(w, spec)
+def build_model(spec: ModelSpec, w: Workload, fake: FakeTensorMode) -> nn.Module:
+    """Build the model under ``fake`` as the workload runs it: weights in the target dtype, weight-only
+    quantized Linears, frozen parameters, LoRA adapters (shared by the step and the generate tracer)."""
     low = _low_dtype(w.precision)
     pure_low = w.precision in (Precision.FP16, Precision.BF16)
-    training = w.mode is Mode.TRAIN
-    rec = Recorder()
-    fake = FakeTensorMode(allow_non_fake_inputs=True)  # host constants made at build time (HostConstants)
     build_dtype = low if (pure_low or w.precision.is_weight_only_quant) and low is not None else None
     with fake:
         # build directly in the target dtype (model.half() on fake parameters cannot swap tensors
@@ -214,6 +197,33 @@ def trace_workload(w: Workload, profile: KernelProfile | None = None) -> Trace:
             techniques.freeze(model, w.freeze)
         if w.lora_rank:
             techniques.apply_lora(model, w.lora_rank, w.lora_targets)
+    return model
+
+
+def trace_workload(w: Workload, profile: KernelProfile | None = None) -> Trace:
+    """Trace one step of ``w`` as a GPU with ``profile``'s kernels would run it."""
+    profile = profile or KernelProfile()
+    if w.batch <= 0:
+        raise UsageError(f"--batch must be a positive integer (got {w.batch}).")
+    if w.grad_accum <= 0:
+        raise UsageError(f"--grad-accum must be a positive integer (got {w.grad_accum}).")
+    if w.mode is Mode.GENERATE:
+        from gpuplan.trace.generate import trace_generate  # imports this module
+
+        return trace_generate(w, profile)
+    if w.precision.is_weight_only_quant and w.mode is Mode.TRAIN and not w.lora_rank:
+        raise UsageError(f"--precision {w.precision} stores frozen quantized weights: training needs LoRA "
+                         "(QLoRA): add --lora-rank R, or use --mode infer.")
+    t0 = time.perf_counter()
+    spec = resolve_model(w)
+    inputs = _effective_inputs(w, spec)
+    low = _low_dtype(w.precision)
+    pure_low = w.precision in (Precision.FP16, Precision.BF16)
+    training = w.mode is Mode.TRAIN
+    rec = Recorder()
+    fake = FakeTensorMode(allow_non_fake_inputs=True)  # host constants made at build time (HostConstants)
+    model = build_model(spec, w, fake)
+    with fake:
         if w.checkpointing and training:
             techniques.enable_checkpointing(model)
         model.train(training)
