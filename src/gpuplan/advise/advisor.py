@@ -32,7 +32,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
-from gpuplan.advise.candidates import Technique, Techniques, applicable_techniques
+from gpuplan.advise.candidates import Technique, Techniques, applicable_techniques, lightest_combos
 from gpuplan.advise.layout import ModelLayout, model_layout
 from gpuplan.advise.types import (
     Advice,
@@ -53,6 +53,7 @@ from gpuplan.memory.batch import MAX_BATCH, BatchScaler, largest_fitting_batch
 from gpuplan.memory.context import context_for, usable_capacity
 from gpuplan.memory.predict import MemoryResult, fits_on, predict_memory
 from gpuplan.timing import TimeResult, predict_time
+from gpuplan.timing.model import with_grad_accumulation
 from gpuplan.trace import KernelProfile, Trace, trace_workload
 from gpuplan.trace.records import Category
 from gpuplan.workload.spec import Mode, Workload
@@ -83,30 +84,6 @@ def split_batch(target: int, max_micro: int) -> tuple[int, int]:
         if target % n == 0:
             return target // n, n
     return math.ceil(target / n0), n0
-
-
-def accumulated_time(t: TimeResult, steps: int) -> TimeResult:
-    """Time of one optimizer step made of ``steps`` micro-steps, from a trace of one micro-step.
-
-    The tracer records the ops of the last micro-step (forward, loss, backward) and the optimizer step
-    (trace/tracer.py), so an optimizer step takes steps × (step − optimizer) + optimizer seconds.
-    """
-    if steps <= 1 or t.step_seconds is None:
-        return t
-    opt = t.optimizer_seconds or 0.0
-    step = steps * (t.step_seconds - opt) + opt
-
-    def scale(x: float | None) -> float | None:
-        return None if x is None else x * steps
-
-    return replace(
-        t, batch=t.batch * steps, step_seconds=step, forward_seconds=scale(t.forward_seconds),
-        backward_seconds=scale(t.backward_seconds),
-        samples_per_second=t.batch * steps / step if step > 0 else None,
-        gpu_busy_seconds=None, host_seconds=None,
-        notes=[*t.notes, f"one optimizer step = {steps} micro-steps of {t.batch} samples + one optimizer update; "
-               "per-op figures are for one micro-step"],
-    )
 
 
 # ----------------------------------------------------------------------------------------------- search
@@ -179,6 +156,7 @@ class _Search:
         self.batch1_affine: bool | None = None  # do batch-1 traces line up with batch-2 ones (learned once)
         self.outcomes: list[_Outcome] = []
         self.pruned: list[Rejected] = []
+        self.probes: list[_Outcome] = []
         self.evaluated = 0
 
     # memory/time engines on one trace
@@ -189,7 +167,8 @@ class _Search:
         return predict_memory(t, self.gpu, context_bytes=self.context_bytes, with_timeline=False)
 
     def _time(self, t: Trace, w: Workload, steps: int) -> TimeResult:
-        return accumulated_time(predict_time(t, self.gpu, w.precision), steps)
+        # the trace holds one micro-step and the optimizer (whatever its grad_accum): scale to ``steps``
+        return with_grad_accumulation(predict_time(t, self.gpu, w.precision, samples_per_step=t.batch), steps)
 
     def workload_for(self, techs: tuple[Technique, ...]) -> Workload:
         w = self.base
@@ -215,10 +194,15 @@ class _Search:
         floor, cats = fl
         if self.context + floor <= self.capacity:
             return None
+        if self.context > self.capacity:
+            return Rejected([t.change() for t in techs], Note.of(
+                "not traced: the CUDA context alone ({ctx}) exceeds the {cap} usable", ctx=_size(self.context),
+                cap=_size(self.capacity)))
         return Rejected([t.change() for t in techs], Note.of(
-            "not traced: {cats} alone take {need} (traced for the workload as given) plus the CUDA context, more "
-            "than the {cap} usable, and these changes do not shrink them",
-            cats=", ".join(c.replace("_", " ") for c in cats), need=_gib(floor), cap=_gib(self.capacity)))
+            "not traced: {cats} take {need} (as traced for the workload as given) plus the {ctx} CUDA context, "
+            "more than the {cap} usable, and these changes do not shrink them",
+            cats=", ".join(c.replace("_", " ") for c in cats), need=_size(floor), ctx=_size(self.context),
+            cap=_size(self.capacity)))
 
     def evaluate(self, techs: tuple[Technique, ...]) -> _Outcome:
         out = _Outcome(techs)
@@ -292,6 +276,20 @@ class _Search:
         out.memory = self._memory(final)
         out.time = self._time(final, w, steps)
 
+    def probe(self, techs: tuple[Technique, ...]) -> _Outcome:
+        """Memory at batch 1 only (a figure for the nothing-fits answer, not a plan for this GPU)."""
+        out = _Outcome(techs)
+        w = self.workload_for(techs)
+        wa = replace(w, grad_accum=2) if self.accum_first else w
+        try:
+            t1 = self.traces(wa.with_batch(1))
+            out.trace_at_1 = out.base_trace = t1
+            out.bytes_at_1 = self._memory(t1).device_total_bytes
+        except GpuplanError as e:
+            out.error = e.message
+        self.probes.append(out)
+        return out
+
     def verify(self, out: _Outcome) -> None:
         """Re-predict ``out`` from a real trace of its exact workload (the others are batch-interpolated)."""
         if out.verified or out.workload is None:
@@ -319,8 +317,11 @@ class _Search:
 # ----------------------------------------------------------------------------------------------- helpers
 
 
-def _gib(n: float | None) -> str:
-    return "N/A" if n is None else f"{n / 2**30:.2f} GiB"
+def _size(n: float | None) -> str:
+    """Bytes in IEC units for the notes (GiB from 1 GiB up, else MiB)."""
+    if n is None:
+        return "N/A"
+    return f"{n / 2**30:.2f} GiB" if abs(n) >= 2**30 else f"{n / 2**20:.0f} MiB"
 
 
 def _batch_change(out: _Outcome, target: int | None, as_given: Workload) -> Change | None:
@@ -392,7 +393,7 @@ def _price(gpu: GPU, currency: str) -> tuple[float, str, str, str | None, str] |
     return None
 
 
-def _catalog_options(search: _Search, lightest: _Outcome, currency: str) -> tuple[int | None, str | None,
+def _catalog_options(search: _Search, lightest: _Outcome, currency: str, attention: bool) -> tuple[int | None, str | None,
                                                                                   list[GPUOption], list[Note]]:
     """Smallest catalog memory and cheapest catalog GPUs on which ``lightest`` fits at batch 1."""
     notes: list[Note] = []
@@ -443,7 +444,7 @@ def _catalog_options(search: _Search, lightest: _Outcome, currency: str) -> tupl
         options.append(GPUOption(g.name, g.memory_bytes, m.device_total_bytes, p[0], p[1], p[2], p[3], p[4]))
         if len(options) >= CHEAPEST_LISTED:
             break
-    if any(kernel_profile_for(g) != own for g in pool):
+    if attention and any(kernel_profile_for(g) != own for g in pool):
         notes.append(Note.of("GPUs whose attention kernels need less memory than {gpu}'s were checked against "
                              "{gpu}'s trace (an upper bound)", gpu=search.gpu.name))
     notes.append(Note.of("prices: used (US eBay average) where known, else the newest new price; see "
@@ -519,8 +520,11 @@ def advise(workload: Workload, gpu: GPU, *, target_batch: int | None = None, fin
     assert baseline is not None
     if baseline.error is not None:
         raise UsageError(f"the workload as given cannot be traced: {baseline.error}")
-    # target met in one micro-step as given: techniques that only trade speed for memory cannot help
+    # target met in one micro-step as given: techniques that only trade speed for memory cannot help, and
+    # the others are traced without accumulation first
     roomy = target is not None and baseline.fits and baseline.accum == 1
+    if roomy:
+        search.accum_first = False
     singles: list[_Outcome] = []
     for t in techs.singles:
         trades_speed_for_memory = t.key == "checkpointing" or (
@@ -577,6 +581,17 @@ def advise(workload: Workload, gpu: GPU, *, target_batch: int | None = None, fin
     elif techs.last_resort is not None:
         skipped.append(Skipped(techs.last_resort.key, Note.of("not needed: other plans fit without changing the "
                                                               "input")))
+    # still nothing: the configurations that need the least memory, whatever this GPU runs, for the answer
+    # "how much memory, which GPU" (traced at batch 1; a full candidate when this GPU could run it)
+    if not any(o.fits for o in search.outcomes):
+        for combo in lightest_combos(workload, spec, techs, finetune=is_ft, layout=layout)[:2]:
+            cc = _combine(combo)
+            if cc is None or any(o.key == frozenset(t.key for t in cc) for o in search.outcomes + search.probes):
+                continue
+            runnable = _runs_on(cc, gpu) and search.prune(cc) is None
+            o = search.evaluate(cc) if runnable else search.probe(cc)
+            if o.error is not None and any(t.key == "checkpointing" for t in cc):
+                search.probe(tuple(t for t in cc if t.key != "checkpointing"))
     # rank, check the best with a real trace, re-rank if that changed it
     fitting = sorted((o for o in search.outcomes if o.fits), key=_speed_key)
     for _ in range(2):
@@ -590,15 +605,20 @@ def advise(workload: Workload, gpu: GPU, *, target_batch: int | None = None, fin
     rejected = [Rejected([t.change() for t in o.techniques],
                          Note.of("could not be traced: {err}", err=o.error) if o.error else
                          Note.of("does not fit even at batch 1: needs {need} of {cap} usable",
-                                 need=_gib(o.bytes_at_1), cap=_gib(search.capacity)),
+                                 need=_size(o.bytes_at_1), cap=_size(search.capacity)),
                          o.bytes_at_1)
-                for o in search.outcomes if not o.fits] + search.pruned
+                for o in search.outcomes if not o.fits and o.error is None] + search.pruned
     nothing: NothingFits | None = None
     if not plans:
-        traced = [o for o in search.outcomes if o.bytes_at_1 is not None and o.error is None]
+        traced = [o for o in search.outcomes + search.probes if o.bytes_at_1 is not None and o.error is None
+                  and all(t.risk is not Risk.TASK for t in o.techniques)]
         if traced:
             lightest_o = min(traced, key=lambda o: o.bytes_at_1 or 0)
-            small, small_gpu, options, notes = _catalog_options(search, lightest_o, currency)
+            small, small_gpu, options, notes = _catalog_options(search, lightest_o, currency,
+                                                                attention=spec.family in ("transformer", "llm"))
+            if not _runs_on(lightest_o.techniques, gpu):
+                notes.insert(0, Note.of("this configuration needs bitsandbytes, which {gpu} does not run; the GPUs "
+                                        "listed do", gpu=gpu.name))
             nothing = NothingFits([t.change() for t in lightest_o.techniques], lightest_o.bytes_at_1, small,
                                   small_gpu, options, baseline.bytes_at_1, notes)
         else:

@@ -152,6 +152,45 @@ def _optimizers(w: Workload, gpu: GPU, spec: ModelSpec, skipped: list[Skipped]) 
     return sorted(out, key=lambda t: pref.index(t.key))
 
 
+def qlora_technique(caveats: tuple[Note, ...] = ()) -> Technique:
+    """QLoRA: frozen NF4 base weights (bitsandbytes) + LoRA adapters (whether the GPU runs it: the caller's check)."""
+    return Technique(f"qlora:nf4-r{QLORA_RANK}", frozenset({"trainable", "precision"}), 40,
+                     (("precision", Precision.NF4), ("lora_rank", QLORA_RANK)),
+                     Note.of("QLoRA: base weights in 4-bit NF4 (bitsandbytes) + LoRA adapters of rank {r}",
+                             r=QLORA_RANK),
+                     Note.of("frozen base weights stored in 4 bits and dequantized for each matmul, adapters train "
+                             "in 16-bit: a small quality loss from 4-bit weights; slower per token than 16-bit LoRA"),
+                     Risk.MEDIUM, False, frozenset({_PARAM, _GRAD, _OPT, _ACT}), caveats)
+
+
+def lora_technique() -> Technique:
+    return Technique(f"lora:r{LORA_RANK}", frozenset({"trainable"}), 40, (("lora_rank", LORA_RANK),),
+                     Note.of("LoRA adapters of rank {r} on every Linear layer except the head (peft)", r=LORA_RANK),
+                     Note.of("base weights frozen, only small adapters train: gradients and optimizer state shrink "
+                             "to the adapters; usually close to full fine-tuning on a new task, not a way to train "
+                             "from scratch"), Risk.MEDIUM, False, frozenset({_GRAD, _OPT, _ACT}))
+
+
+_QUANT_TIMING = Note.of("the time model does not include bitsandbytes' dequantization work: real runs are slower "
+                        "than this prediction")
+
+
+def quant_technique(prec: Precision, caveats: tuple[Note, ...] = (_QUANT_TIMING,)) -> Technique:
+    """Weight-only int8 (LLM.int8()) or 4-bit NF4 weights for inference (bitsandbytes)."""
+    if prec is Precision.INT8:
+        summary = Note.of("8-bit weights: bitsandbytes LLM.int8() (load_in_8bit)")
+        effect = Note.of("Linear weights stored in 8 bits and computed in float16: about half the weight memory of "
+                         "fp16; small accuracy loss")
+        risk = Risk.LOW
+    else:
+        summary = Note.of("4-bit weights: bitsandbytes NF4 (load_in_4bit)")
+        effect = Note.of("Linear weights stored in 4-bit NormalFloat and computed in float16: about a quarter of the "
+                         "fp16 weight memory; measurable accuracy loss on some tasks")
+        risk = Risk.MEDIUM
+    return Technique(f"quant:{prec}", frozenset({"precision"}), 10, (("precision", prec),), summary, effect, risk,
+                     False, frozenset({_PARAM}), caveats)
+
+
 def _trainable(w: Workload, gpu: GPU, spec: ModelSpec, layout: ModelLayout | str | None,
                skipped: list[Skipped]) -> list[Technique]:
     if w.lora_rank or w.freeze:
@@ -166,12 +205,7 @@ def _trainable(w: Workload, gpu: GPU, spec: ModelSpec, layout: ModelLayout | str
     if layout.linear_params == 0:
         skipped.append(Skipped("lora", Note.of("LoRA: the model has no Linear layer besides the output head")))
     else:
-        out.append(Technique(f"lora:r{LORA_RANK}", frozenset({"trainable"}), 40, (("lora_rank", LORA_RANK),),
-                             Note.of("LoRA adapters of rank {r} on every Linear layer except the head (peft)",
-                                     r=LORA_RANK),
-                             Note.of("base weights frozen, only small adapters train: gradients and optimizer state "
-                                     "shrink to the adapters; usually close to full fine-tuning on a new task, not a "
-                                     "way to train from scratch"), Risk.MEDIUM, False, trainable_shr))
+        out.append(lora_technique())
         four = bitsandbytes_support(gpu, "four_bit")
         if w.precision.is_weight_only_quant:
             pass
@@ -183,14 +217,7 @@ def _trainable(w: Workload, gpu: GPU, spec: ModelSpec, layout: ModelLayout | str
         else:
             caveats = () if four.supported else (Note.of("bitsandbytes support for this GPU is unknown: {why}",
                                                          why=four.note),)
-            out.append(Technique(f"qlora:nf4-r{QLORA_RANK}", frozenset({"trainable", "precision"}), 40,
-                                 (("precision", Precision.NF4), ("lora_rank", QLORA_RANK)),
-                                 Note.of("QLoRA: base weights in 4-bit NF4 (bitsandbytes) + LoRA adapters of rank {r}",
-                                         r=QLORA_RANK),
-                                 Note.of("frozen base weights stored in 4 bits and dequantized for each matmul, "
-                                         "adapters train in 16-bit: a small quality loss from 4-bit weights; slower "
-                                         "per token than 16-bit LoRA"),
-                                 Risk.MEDIUM, False, frozenset({_PARAM, _GRAD, _OPT, _ACT}), caveats))
+            out.append(qlora_technique(caveats))
     half = freeze_lower_half(layout)
     if isinstance(half, str):
         skipped.append(Skipped("freeze:lower-half", Note.of("freezing the lower half: {why}", why=half)))
@@ -227,24 +254,16 @@ def _quantized(w: Workload, gpu: GPU, layout: ModelLayout | str | None, skipped:
             share=layout.linear_share)))
         return []
     out: list[Technique] = []
-    timing_caveat = Note.of("the time model does not include bitsandbytes' dequantization work: real runs are slower "
-                            "than this prediction")
-    for prec, feature, summary, effect, risk in (
-        (Precision.INT8, "int8_inference", Note.of("8-bit weights: bitsandbytes LLM.int8() (load_in_8bit)"),
-         Note.of("Linear weights stored in 8 bits and computed in float16: about half the weight memory of fp16; "
-                 "small accuracy loss"), Risk.LOW),
-        (Precision.NF4, "four_bit", Note.of("4-bit weights: bitsandbytes NF4 (load_in_4bit)"),
-         Note.of("Linear weights stored in 4-bit NormalFloat and computed in float16: about a quarter of the fp16 "
-                 "weight memory; measurable accuracy loss on some tasks"), Risk.MEDIUM),
-    ):
+    for prec, feature in ((Precision.INT8, "int8_inference"), (Precision.NF4, "four_bit")):
         bnb = bitsandbytes_support(gpu, feature)
+        tech = quant_technique(prec)
         if bnb.supported is False:
-            skipped.append(Skipped(f"quant:{prec}", Note.of("{what}: {why}", what=str(summary), why=bnb.note)))
+            skipped.append(Skipped(tech.key, Note.of("{what}: {why}", what=str(tech.summary), why=bnb.note)))
             continue
-        caveats = (timing_caveat,) if bnb.supported else (
-            timing_caveat, Note.of("bitsandbytes support for this GPU is unknown: {why}", why=bnb.note))
-        out.append(Technique(f"quant:{prec}", frozenset({"precision"}), 10, (("precision", prec),), summary, effect,
-                             risk, False, frozenset({_PARAM}), caveats))
+        if bnb.supported is None:
+            tech = quant_technique(prec, (_QUANT_TIMING, Note.of("bitsandbytes support for this GPU is unknown: {why}",
+                                                                  why=bnb.note)))
+        out.append(tech)
     return out
 
 
@@ -349,3 +368,29 @@ def applicable_techniques(w: Workload, gpu: GPU, spec: ModelSpec, *, finetune: b
     else:
         last = shrunk
     return Techniques(order, skipped, last)
+
+
+def lightest_combos(w: Workload, spec: ModelSpec, techs: Techniques, *, finetune: bool,
+                    layout: Callable[[], ModelLayout | str]) -> list[tuple[Technique, ...]]:
+    """Configurations expected to need the least memory, whatever the GPU runs (bitsandbytes included), for
+    the nothing-fits answer: which memory, and which GPUs, would run this job. Traced at batch 1 only."""
+    singles = techs.singles
+    if w.mode is Mode.TRAIN:
+        ckpt = next((t for t in singles if t.key == "checkpointing"), None)
+        lay = layout() if finetune and not (w.lora_rank or w.freeze) else None
+        out: list[tuple[Technique, ...]] = []
+        if isinstance(lay, ModelLayout) and lay.linear_params > 0:
+            if lay.linear_share >= MIN_LINEAR_SHARE and not w.precision.is_weight_only_quant:
+                out.append(tuple(t for t in (qlora_technique(), ckpt) if t is not None))
+            out.append(tuple(t for t in (lora_technique(), ckpt) if t is not None))
+            return out
+        opts = [t for t in singles if "optimizer" in t.groups]
+        light = next((t for t in opts if t.key == "optimizer:adafactor"), opts[0] if opts else None)
+        amp = next((t for t in singles if t.groups == frozenset({"precision"})), None)
+        stack = tuple(t for t in (amp, ckpt, light) if t is not None)
+        return [stack] if stack else []
+    lay = layout()
+    if isinstance(lay, ModelLayout) and lay.linear_share >= MIN_LINEAR_SHARE and not w.precision.is_weight_only_quant:
+        return [(quant_technique(Precision.NF4),)]
+    half = next((t for t in singles if t.groups == frozenset({"precision"})), None)
+    return [(half,)] if half is not None else []

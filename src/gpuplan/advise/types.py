@@ -22,7 +22,7 @@ class Note:
     args: tuple[tuple[str, Any], ...] = ()
 
     @classmethod
-    def of(cls, msgid: str, **kwargs: Any) -> Note:
+    def of(cls, msgid: str, /, **kwargs: Any) -> Note:
         return cls(msgid, tuple(sorted(kwargs.items())))
 
     def __str__(self) -> str:
