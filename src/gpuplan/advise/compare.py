@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any
 
 from gpuplan.catalog import prices as price_data
 from gpuplan.catalog.prices import PriceKind, PriceQuote, check_currency, load_prices, price_for
-from gpuplan.errors import UnknownGPUError, UsageError
+from gpuplan.errors import UsageError
 
 if TYPE_CHECKING:
     from gpuplan.api import FitResult, _TraceCache
@@ -267,14 +267,6 @@ def _times_at(workload: Workload, gpus: Sequence[GPU], batch: int, traces: _Trac
     return out
 
 
-def _price_or_none(name: str, kind: PriceKind, currency: str, rows: Sequence[PriceQuote]) -> PriceQuote | None:
-    """The price of a catalog GPU; None for a custom card (--gpu-spec) the price file cannot know."""
-    try:
-        return price_for(name, kind, currency, prices=rows)
-    except UnknownGPUError:
-        return None
-
-
 def compare_gpus(workload: Workload, gpus: Sequence[GPU], *, batch: int | None = None, max_batch: int | None = None,
                  reference: str | None = None, dataset_size: int | None = None,
                  price_kind: PriceKind | str = PriceKind.NEW, currency: str = "USD",
@@ -345,7 +337,7 @@ def compare_gpus(workload: Workload, gpus: Sequence[GPU], *, batch: int | None =
             common_times.update({k: v[0] for k, v in _times_at(workload, need, common, traces).items()})
 
     ref_name = ref_name or default_reference(fits, common_times)
-    quotes = {r.gpu.name: _price_or_none(r.gpu.name, kind, ccy, rows_src) for r in fits}
+    quotes = {r.gpu.name: price_for(r.gpu.name, kind, ccy, prices=rows_src) for r in fits}
     rows = build_rows(fits, common_batch=common, common_times=common_times, reference=ref_name,
                       dataset_size=dataset_size, price_kind=kind, quotes=quotes, currency=ccy, today=day,
                       cap=max_batch)

@@ -395,10 +395,15 @@ def _read_override(path: Path) -> list[PriceQuote]:
     return out
 
 
-def _identity(q: PriceQuote) -> str:
+@cache
+def _compact(name: str) -> str:
     from gpuplan.catalog.lookup import compact
 
-    return q.catalog_name or compact(q.gpu)
+    return compact(name)
+
+
+def _identity(q: PriceQuote) -> str:
+    return q.catalog_name or _compact(q.gpu)
 
 
 def _merge(base: Iterable[PriceQuote], extra: Iterable[PriceQuote]) -> list[PriceQuote]:
@@ -435,15 +440,19 @@ def load_prices(path: str | Path | None = None, *, use_env: bool = True) -> tupl
 
 
 def _rows_for(gpu_name: str, prices: Sequence[PriceQuote]) -> list[PriceQuote]:
-    """Rows about ``gpu_name``: an exact price-file name first, else the catalog GPU it resolves to."""
-    from gpuplan.catalog.lookup import compact, get_gpu
+    """Rows about ``gpu_name``: an exact price-file name first, else the catalog GPU it resolves to
+    (none for a name that is neither, e.g. a custom ``--gpu-spec`` card)."""
+    from gpuplan.catalog.lookup import get_gpu
 
-    key = compact(gpu_name)
-    direct = [q for q in prices if compact(q.gpu) == key]
+    key = _compact(gpu_name)
+    direct = [q for q in prices if _compact(q.gpu) == key]
     if direct:
         ident = _identity(direct[0])
         return [q for q in prices if _identity(q) == ident]
-    name = get_gpu(gpu_name).name  # UnknownGPUError for a name that is nothing at all
+    try:
+        name = get_gpu(gpu_name).name
+    except UnknownGPUError:
+        return []
     return [q for q in prices if q.catalog_name == name]
 
 
@@ -488,8 +497,9 @@ def price_for(gpu_name: str, kind: PriceKind | str = "new", currency: str = "USD
               prices: Sequence[PriceQuote] | None = None) -> PriceQuote | None:
     """The price of one GPU of ``kind`` (new | used | cloud) in ``currency``, or None when none is known.
 
-    ``gpu_name`` is a price-file name or any name the catalog lookup accepts ("rtx 3060 12gb").
-    See the module docstring for which row is chosen. Converted with the latest dated rate.
+    ``gpu_name`` is a price-file name or any name the catalog lookup accepts ("rtx 3060 12gb"); a name
+    that is neither (a custom card) has no price. See the module docstring for which row is chosen.
+    Converted with the latest dated rate.
     """
     try:
         kind = PriceKind(kind)
