@@ -47,3 +47,10 @@ def test_timm_models_with_drop_path_rates_trace(model: str, params: int) -> None
     t = trace_workload(Workload(model, batch=2, mode=Mode.TRAIN))
     assert t.param_count == params
     assert t.ops
+
+
+@pytest.mark.slow
+def test_torchvision_vit_with_trunc_normal_init_traces() -> None:
+    """nn.init.trunc_normal_ resamples `while mask.any()`: answered without values under fake tensors."""
+    t = trace_workload(Workload("vit_b_16", batch=1, mode=Mode.INFER))
+    assert t.param_count == 86_567_656

@@ -2,8 +2,11 @@
 
 Constructors compute plain numbers from tensors: timm's ``calculate_drop_path_rates`` does
 ``torch.linspace(0, rate, depth).tolist()``, relative-position tables come from ``torch.arange``.
-Under fake tensors those values do not exist (``.tolist()`` raises ``DataDependentOutputException``).
-:class:`HostConstants` runs ``arange``/``linspace``/``logspace`` with only Python-number arguments for
+``nn.init.trunc_normal_`` reads its bounds back with ``tensor.new_tensor(a).item()`` and resamples
+``while mask.any()`` (answered "no outliers": initial values never matter for a trace). Under fake
+tensors those values do not exist (``.tolist()`` raises ``DataDependentOutputException``).
+:class:`HostConstants` runs ``arange``/``linspace``/``logspace`` with only Python-number arguments, and
+``new_tensor`` of Python numbers, for
 real on the CPU, and keeps ops whose tensor inputs are all such real tensors real too; they are tiny
 (sizes are model hyper-parameters, never the batch). After the build, :func:`fakeify_host_tensors`
 turns any real parameter or buffer that came out of them into a fake tensor, so the step itself runs
@@ -33,6 +36,16 @@ class HostConstants(TorchFunctionMode):
         if (func in _HOST_FACTORIES and not tensors) or host_only:
             with unset_fake_temporarily():
                 return func(*args, **kwargs)
+        if func in (torch.Tensor.any, torch.Tensor.all, torch.any, torch.all) and len(args) == 1 and not kwargs \
+                and isinstance(args[0], FakeTensor):
+            # rejection loops in weight init (nn.init.trunc_normal_: "while mask.any(): resample") test
+            # values that fake tensors do not have; initial values never matter here: no outliers
+            with unset_fake_temporarily():
+                return torch.tensor(func in (torch.Tensor.all, torch.all))
+        if func is torch.Tensor.new_tensor and len(args) >= 2 and not isinstance(args[1], torch.Tensor):
+            # nn.init.trunc_normal_ does tensor.new_tensor(a, device="cpu").item() for its bounds
+            with unset_fake_temporarily():
+                return torch.tensor(args[1], dtype=kwargs.get("dtype") or args[0].dtype)
         return func(*args, **kwargs)
 
 
