@@ -42,24 +42,9 @@ def _git_commit() -> str:
         return "unknown"
 
 
-# Workloads the product tracer cannot express yet: BERT with a SQuAD (question-answering) head is not
-# in the zoo's HF tasks, so it is traced by the interim tracer (eager attention, QA head).
-INTERIM_ONLY = {"bert-base-squad-train"}
-
-
-def _trace(wkey: str, precision: str, batch: int, tracer: str) -> tuple[Any, str]:
-    """Trace one calibration workload: the product tracer (gpuplan.trace) or the interim one."""
-    import torch
-
-    w = WORKLOADS[wkey]
-    if tracer == "product" or (tracer == "auto" and wkey not in INTERIM_ONLY):
-        return fitlib.trace_with_product_tracer(w, precision, batch), "gpuplan.trace.trace_workload"
-    from gpuplan.timing._interim_trace import trace_calibration_workload
-
-    amp = {"amp-fp16": torch.float16, "amp-bf16": torch.bfloat16}.get(precision)
-    t = trace_calibration_workload(w.model, w.mode.value == "train", w.optimizer, w.seq_len, amp, batch, wkey,
-                                   half=precision == "fp16")
-    return t, "gpuplan.timing._interim_trace"
+def _trace(wkey: str, precision: str, batch: int) -> Any:
+    """Trace one calibration workload with the product tracer (``gpuplan.trace.trace_workload``)."""
+    return fitlib.trace_with_product_tracer(WORKLOADS[wkey], precision, batch)
 
 
 def cmd_features(args: argparse.Namespace) -> int:
@@ -72,25 +57,14 @@ def cmd_features(args: argparse.Namespace) -> int:
     if FEATURES.exists() and not args.force:
         old = json.loads(FEATURES.read_text())
     out: dict[str, Any] = {"meta": {}, "tables": dict(old.get("tables", {}))}
-    tracers: set[str] = set(old.get("meta", {}).get("tracers", []))
     for wkey, prec in needed:
         k = feature_key(wkey, prec)
         if k in out["tables"] and not args.force:
             continue
         t0 = time.time()
-        try:
-            t1, tracer = _trace(wkey, prec, TRACE_BATCHES[0], args.tracer)
-            t2, _ = _trace(wkey, prec, TRACE_BATCHES[1], args.tracer)
-        except Exception as err:  # product tracer gap: fall back, and say so in the table
-            if args.tracer != "auto":
-                raise
-            print(f"{k}: product tracer failed ({type(err).__name__}: {str(err)[:120]}); interim tracer",
-                  flush=True)
-            t1, tracer = _trace(wkey, prec, TRACE_BATCHES[0], "interim")
-            t2, _ = _trace(wkey, prec, TRACE_BATCHES[1], "interim")
+        t1, t2 = _trace(wkey, prec, TRACE_BATCHES[0]), _trace(wkey, prec, TRACE_BATCHES[1])
         out["tables"][k] = affine_table(t1, t2)
-        out["tables"][k]["tracer"] = tracer
-        tracers.add(tracer)
+        out["tables"][k]["tracer"] = "gpuplan.trace.trace_workload"
         print(f"{k}: {len(out['tables'][k]['order'])} ops, {len(out['tables'][k]['kinds'])} kinds, "
               f"{time.time() - t0:.1f}s", flush=True)
         FEATURES.parent.mkdir(parents=True, exist_ok=True)
@@ -102,7 +76,7 @@ def cmd_features(args: argparse.Namespace) -> int:
         "script": "scripts/fit_timing.py features",
         "git": _git_commit(),
         "torch": torch.__version__,
-        "tracers": sorted(tracers),
+        "tracers": ["gpuplan.trace.trace_workload"],
         "trace_batches": list(TRACE_BATCHES),
         "note": "batch-affine op tables (gpuplan.timing.features); one per calibration workload|precision",
     }
@@ -169,8 +143,6 @@ def main(argv: list[str] | None = None) -> int:
     sub = p.add_subparsers(dest="cmd", required=True)
     f = sub.add_parser("features", help="trace calibration workloads, cache batch-affine op tables")
     f.add_argument("--force", action="store_true", help="re-trace everything")
-    f.add_argument("--tracer", choices=["auto", "product", "interim"], default="auto",
-                   help="auto: gpuplan.trace for every workload it supports, the interim tracer otherwise")
     f.add_argument("--extra", nargs="*", help="more workload|precision tables (e.g. resnet50-train|fp32)")
     f.set_defaults(func=cmd_features)
     sub.add_parser("fit", help="fit constants on all usable rows").set_defaults(func=cmd_fit)

@@ -90,12 +90,17 @@ def features_meta() -> dict[str, Any]:
 
 
 def trace_with_product_tracer(w: Any, precision: str, batch: int) -> Any:  # pragma: no cover
-    """Trace a calibration workload with ``gpuplan.trace.trace_workload`` (once it exists)."""
-    from gpuplan.trace import trace_workload  # type: ignore[attr-defined]
+    """Trace a calibration workload with ``gpuplan.trace.trace_workload``."""
+    from gpuplan.trace import trace_workload
     from gpuplan.trace.records import KernelProfile
     from gpuplan.workload.spec import Mode, OptimizerKind, Workload
 
     opt = {"sgd-momentum": OptimizerKind.SGD_MOMENTUM, "adamw": OptimizerKind.ADAMW}[w.optimizer]
+    extra: tuple[tuple[str, Any], ...] = ()
+    if w.task == "question-answering":
+        # BERT on SQuAD as benchmarked (NVIDIA DLE / Lambda, 2020-22): the QA head and its start/end
+        # loss, and attention as matmul + softmax (those BERT implementations predate fused SDPA)
+        extra = (("hf_architecture", "BertForQuestionAnswering"), ("attn_implementation", "eager"))
     wl = Workload(
         model=w.model,
         batch=batch,
@@ -103,6 +108,7 @@ def trace_with_product_tracer(w: Any, precision: str, batch: int) -> Any:  # pra
         precision=Precision(precision),
         optimizer=opt,
         seq_len=w.seq_len,
+        extra=extra,
     )
     profile = KernelProfile(attention="flash" if precision in ("amp-fp16", "amp-bf16") else "mem_efficient",
                             tf32=precision == "tf32")
