@@ -37,7 +37,7 @@ def test_host_constants_keep_values_and_leave_no_real_tensors() -> None:
 
 
 def test_without_host_constants_the_build_fails() -> None:
-    with FakeTensorMode(), pytest.raises(Exception, match="local_scalar_dense|data-dependent|DataDependent"):
+    with FakeTensorMode(), pytest.raises(Exception, match=r"local_scalar_dense|data-dependent|DataDependent"):
         _RatesFromLinspace()
 
 
@@ -54,3 +54,9 @@ def test_torchvision_vit_with_trunc_normal_init_traces() -> None:
     """nn.init.trunc_normal_ resamples `while mask.any()`: answered without values under fake tensors."""
     t = trace_workload(Workload("vit_b_16", batch=1, mode=Mode.INFER))
     assert t.param_count == 86_567_656
+
+
+def test_regnet_stage_widths_from_torch_tensor_build() -> None:
+    """torchvision RegNet derives stage depths with torch.tensor([...]).diff().tolist()."""
+    t = trace_workload(Workload("regnet_x_400mf", batch=1, mode=Mode.INFER))
+    assert t.param_count == 5_495_976

@@ -23,7 +23,7 @@ from torch import nn
 from torch._subclasses.fake_tensor import FakeTensor, FakeTensorMode, unset_fake_temporarily
 from torch.overrides import TorchFunctionMode
 
-_HOST_FACTORIES = {torch.arange, torch.linspace, torch.logspace}
+_HOST_FACTORIES = {torch.arange, torch.linspace, torch.logspace, torch.tensor}
 
 
 class HostConstants(TorchFunctionMode):
