@@ -57,6 +57,16 @@ def test_snippet_settings_match_the_plan() -> None:
     assert "ACCUM" not in no_accum and "optimizer.step()" in no_accum
 
 
+def test_cpu_offload_plan_runs_through_deepspeed() -> None:
+    config = '{"train_micro_batch_size_per_gpu": 16, "gradient_accumulation_steps": 4, "zero_optimization": ' \
+             '{"stage": 2, "offload_optimizer": {"device": "cpu"}}}'
+    code = snippet(Workload("cifar_cnn", batch=16, grad_accum=4), deepspeed_config=config)
+    compile(code, "offload", "exec")
+    assert "deepspeed.initialize(" in code and "DeepSpeedCPUAdam(" in code and "engine.backward(loss)" in code
+    assert '"offload_optimizer"' in code and "ACCUM" not in code  # DeepSpeed accumulates itself
+    assert "deepspeed --num_gpus 1" in code
+
+
 MODEL = """
 model = torch.nn.Sequential(
     torch.nn.Sequential(  # the blocks: a container of sub-modules, as checkpointing wraps them

@@ -56,10 +56,10 @@ from gpuplan.timing import TimeResult, predict_time
 from gpuplan.timing.model import with_grad_accumulation
 from gpuplan.trace import KernelProfile, Trace, trace_workload
 from gpuplan.trace.records import Category
-from gpuplan.workload.spec import Mode, Workload
+from gpuplan.workload.spec import Mode, OptimizerKind, Workload
 from gpuplan.workload.zoo import resolve_model
 
-DEFAULT_BUDGET = 10  # traced candidates (each costs two or three traces)
+DEFAULT_BUDGET = 8  # traced candidates (each costs two or three traces)
 DEFAULT_TOP = 5
 CHEAPEST_LISTED = 5
 _PERSISTENT = (Category.PARAMETER.value, Category.BUFFER.value, Category.GRADIENT.value,
@@ -124,10 +124,19 @@ class _Outcome:
     error: str | None = None
     verified: bool = False
     caveats: list[Note] = field(default_factory=list)
+    files: dict[str, str] = field(default_factory=dict)  # engine files (CPU offload: ds_config.json, ...)
 
     @property
     def key(self) -> frozenset[str]:
         return frozenset(t.key for t in self.techniques)
+
+
+OFFLOAD = Technique(
+    "cpu-offload", frozenset({"offload", "optimizer"}), 50, (),
+    Note.of("CPU offload: DeepSpeed ZeRO-2 with the optimizer on the CPU (ZeRO-Offload)"),
+    Note.of("optimizer state and fp32 master weights live in CPU RAM and the optimizer step runs on the CPU: "
+            "the same optimizer, so the same numerics; each step waits for the CPU optimizer and the PCIe copies"),
+    Risk.LOW, False, frozenset({Category.OPTIMIZER_STATE.value}))
 
 
 def _combine(techs: tuple[Technique, ...]) -> tuple[Technique, ...] | None:
@@ -290,6 +299,46 @@ class _Search:
         self.probes.append(out)
         return out
 
+    def offload(self, techs: tuple[Technique, ...] = ()) -> _Outcome:
+        """ZeRO-Offload on this one GPU (gpuplan.plan): memory and step time of the re-laid-out trace."""
+        from gpuplan.plan.cluster import cluster_for
+        from gpuplan.plan.strategies import Strategy, choose_batch, evaluate
+
+        out = _Outcome((*techs, OFFLOAD))
+        self.evaluated += 1
+        w = self.workload_for(techs)
+        try:
+            cl = cluster_for((1, self.gpu))
+            s = Strategy.ZERO2_OFFLOAD
+            micro, ga = choose_batch(s, w, cl, self.traces, target_batch=self.target, auto=self.target is None,
+                                     context_bytes=self.context_bytes)
+            sp = evaluate(s, w, cl, micro_batch=micro, grad_accum=ga, trace_fn=self.traces,
+                          context_bytes=self.context_bytes, with_files=True)
+        except GpuplanError as e:
+            out.error = e.message
+            self.outcomes.append(out)
+            return out
+        out.fits = bool(sp.fits)
+        if micro == 1:
+            out.bytes_at_1 = sp.per_gpu_memory_bytes
+        out.workload = replace(w, batch=micro, grad_accum=ga)
+        out.micro, out.accum, out.max_micro, out.verified = micro, ga, micro, True
+        out.memory = sp.memory
+        out.time = TimeResult(
+            gpu=self.gpu.name, precision=sp.traced_precision, batch=micro * ga, forward_seconds=None,
+            backward_seconds=None, optimizer_seconds=sp.cpu_optimizer_seconds, step_seconds=sp.step_seconds,
+            samples_per_second=sp.samples_per_second, bound=None,
+            notes=[f"CPU optimizer {sp.cpu_optimizer_seconds or 0:.3g} s per step", *list(sp.warnings)],
+            na_reason=None if sp.step_seconds is not None else "; ".join(sp.warnings) or "N/A")
+        out.caveats = [Note.of("needs DeepSpeed with its CPU Adam (DeepSpeedCPUAdam); DeepSpeed's support for this "
+                               "GPU is not in gpuplan's sources"),
+                       Note.of("{ram} of CPU RAM for the offloaded optimizer state",
+                               ram=_size(sp.host_memory_bytes_per_gpu))]
+        out.caveats += [Note.of("{a}", a=a) for a in sp.assumptions if a.startswith("offload")]
+        out.files = dict(sp.files)
+        self.outcomes.append(out)
+        return out
+
     def verify(self, out: _Outcome) -> None:
         """Re-predict ``out`` from a real trace of its exact workload (the others are batch-interpolated)."""
         if out.verified or out.workload is None:
@@ -359,7 +408,8 @@ def _plan(out: _Outcome, rank: int, target: int | None, as_given: Workload, gpu:
     w = out.workload
     return Plan(rank=rank, changes=changes, fits=out.fits, micro_batch=out.micro, grad_accum=out.accum,
                 effective_batch=out.micro * out.accum, max_micro_batch=out.max_micro, memory=out.memory,
-                time=out.time, risk=risk, caveats=caveats, verified=out.verified, workload=w)
+                time=out.time, risk=risk, caveats=caveats, verified=out.verified, workload=w,
+                engine_files=dict(out.files))
 
 
 def _speed_key(out: _Outcome) -> tuple[float, int, int]:
@@ -498,8 +548,6 @@ def advise(workload: Workload, gpu: GPU, *, target_batch: int | None = None, fin
 
     techs: Techniques = applicable_techniques(workload, gpu, spec, finetune=is_ft, layout=layout)
     skipped = list(techs.skipped)
-    skipped.append(Skipped("cpu-offload", Note.of("not evaluated: CPU offload (ZeRO-Offload) on one GPU is not "
-                                                  "modelled by this version")))
     target = target_batch if workload.mode is Mode.TRAIN or target_batch is not None else None
     search = _Search(workload, gpu, target=target, context_bytes=context_bytes)
 
@@ -533,11 +581,30 @@ def advise(workload: Workload, gpu: GPU, *, target_batch: int | None = None, fin
             skipped.append(Skipped(t.key, Note.of("not needed: the target batch fits as given, and this only trades "
                                                   "speed for memory")))
             continue
+        if t.risk.level >= Risk.HIGH.level and any(o.fits for o in search.outcomes):
+            skipped.append(Skipped(t.key, Note.of("not tried: it changes training a lot, and plans with smaller "
+                                                  "changes fit")))
+            continue
         o = run((t,))
         if o is not None:
             singles.append(o)
             if o.error is not None:
                 skipped.append(Skipped(t.key, Note.of("could not be applied to this model: {err}", err=o.error)))
+    # CPU offload (ZeRO-Offload) on this GPU, when memory is short and the optimizer keeps state
+    if workload.mode is Mode.TRAIN and baseline.max_micro == 0 and search.evaluated < budget:
+        rej = search.prune((OFFLOAD,))
+        if workload.optimizer in (OptimizerKind.SGD, OptimizerKind.ADAFACTOR):
+            skipped.append(Skipped("cpu-offload", Note.of("the optimizer keeps little state to offload")))
+        elif rej is not None:
+            search.pruned.append(rej)
+        else:
+            o = search.offload()
+            if o.error is not None:
+                skipped.append(Skipped("cpu-offload", Note.of("could not be evaluated: {err}", err=o.error)))
+    elif workload.mode is Mode.TRAIN:
+        skipped.append(Skipped("cpu-offload", Note.of("not needed: the workload fits as given (with gradient "
+                                                      "accumulation where the target needs it)")
+                               if baseline.max_micro > 0 else Note.of("not evaluated: the search budget was spent")))
     # combinations
     ok = [o for o in singles if o.error is None]
     # memory savers: a larger largest micro-batch than as given (or, when nothing fits, less memory at batch 1)

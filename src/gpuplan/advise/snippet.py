@@ -155,8 +155,12 @@ def _batch_lines(spec: ModelSpec, w: Workload, amp: str | None, training: bool) 
 
 
 def snippet(w: Workload, *, finetune: bool = False, device: str = "cuda", model_code: str | None = None,
-            data_code: str | None = None, workers: int | None = None, title: str | None = None) -> str:
-    """PyTorch code running workload ``w`` (a plan's workload: batch = micro-batch, grad_accum, techniques)."""
+            data_code: str | None = None, workers: int | None = None, title: str | None = None,
+            deepspeed_config: str | None = None) -> str:
+    """PyTorch code running workload ``w`` (a plan's workload: batch = micro-batch, grad_accum, techniques).
+
+    With ``deepspeed_config`` (the ds_config.json of a CPU-offload plan) the loop runs through DeepSpeed's
+    engine, which does the accumulation, the precision and the CPU optimizer step as configured."""
     spec = resolve_model(w)
     training = w.mode is Mode.TRAIN
     imports = ["import torch"]
@@ -184,7 +188,7 @@ def snippet(w: Workload, *, finetune: bool = False, device: str = "cuda", model_
             body.append(f"model = prepare_model_for_kbit_training(model, use_gradient_checkpointing="
                         f"{bool(w.checkpointing)})")
         body += _lora_lines(w, spec, imports)
-    if not w.precision.is_weight_only_quant:
+    if not w.precision.is_weight_only_quant and deepspeed_config is None:
         body.append("model = model.to(device)")
     body.append("")
     data = (data_code.strip().splitlines() if data_code else [
@@ -194,7 +198,20 @@ def snippet(w: Workload, *, finetune: bool = False, device: str = "cuda", model_
     body += data
     move, fwd = _batch_lines(spec, w, amp_dtype, training)
     ind = "        "
-    if training:
+    if training and deepspeed_config is not None:
+        imports += ["import json", "import deepspeed", "from deepspeed.ops.adam import DeepSpeedCPUAdam"]
+        body += ["params = [p for p in model.parameters() if p.requires_grad]",
+                 "optimizer = DeepSpeedCPUAdam(params, lr=1e-4"
+                 + (", adamw_mode=True)" if w.optimizer is OptimizerKind.ADAMW else ", adamw_mode=False)")
+                 + "  # the optimizer runs on the CPU; set your learning rate",
+                 f"DS_CONFIG = json.loads(\"\"\"\n{deepspeed_config.strip()}\n\"\"\")",
+                 "engine, optimizer, _, _ = deepspeed.initialize(model=model, optimizer=optimizer, config=DS_CONFIG)",
+                 "", "engine.train()", "for batch in loader:"]
+        body += ["    " + m for m in move]
+        body += [f"    loss = {fwd.replace('model(', 'engine(')}",
+                 "    engine.backward(loss)  # DeepSpeed scales the loss for accumulation",
+                 "    engine.step()  # steps the optimizer every gradient_accumulation_steps micro-batches"]
+    elif training:
         body += ["params = [p for p in model.parameters() if p.requires_grad]", _optimizer_line(w.optimizer, imports)]
         if amp_dtype == "float16":
             body.append("scaler = torch.amp.GradScaler(device)  # loss scaling keeps fp16 gradients from underflowing")
@@ -223,10 +240,12 @@ def snippet(w: Workload, *, finetune: bool = False, device: str = "cuda", model_
         body += [ind + m for m in move]
         body.append(f"{ind}out = {fwd}")
     head = [f"# {title}" if title else f"# gpuplan plan for {w.model}", f"# written for PyTorch >= {PYTORCH_MIN}"]
+    if deepspeed_config is not None:
+        head.append("# run: deepspeed --num_gpus 1 train.py")
     packages = {i.split()[1].split(".")[0] for i in imports}
     if w.precision.is_weight_only_quant or (w.optimizer is OptimizerKind.ADAM8BIT and training):
         packages.add("bitsandbytes")
-    extra = sorted(packages & {"peft", "bitsandbytes", "transformers", "timm"})
+    extra = sorted(packages & {"peft", "bitsandbytes", "transformers", "timm", "deepspeed"})
     if extra:
         head.append("# needs: pip install " + " ".join(extra))
     uniq: list[str] = []

@@ -76,6 +76,7 @@ class Plan:
     caveats: list[Note] = field(default_factory=list)
     verified: bool = False  # numbers from a real trace at this micro-batch (else: batch-affine interpolation)
     workload: Any = None  # the Workload to run (gpuplan.workload.spec.Workload)
+    engine_files: dict[str, str] = field(default_factory=dict)  # CPU offload: DeepSpeed config and launch files
 
 
 @dataclass

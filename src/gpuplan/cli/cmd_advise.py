@@ -52,8 +52,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     ft.add_argument("--from-scratch", dest="finetune", action="store_false",
                     help="training from scratch: no freezing/LoRA")
     p.add_argument("--top", type=int, default=5, metavar="N", help="plans to show (default 5)")
-    p.add_argument("--budget", type=int, default=10, metavar="N", help="at most N configurations are traced "
-                   "(default 10; each costs 2-3 traces)")
+    p.add_argument("--budget", type=int, default=8, metavar="N", help="at most N configurations are traced "
+                   "(default 8; each costs 2-3 traces)")
     p.add_argument("--currency", default="USD", help="currency of GPU prices when nothing fits (USD, EUR, CNY)")
     p.add_argument("--no-snippet", action="store_true", help="do not print the PyTorch code")
     g = p.add_argument_group("input pipeline (training)")
@@ -150,7 +150,8 @@ def run(args: argparse.Namespace) -> int:
         if advice.pipeline is not None and advice.pipeline.workers is not None:
             workers = min(8, advice.pipeline.workers)
         advice.snippet = snippet(best.workload, finetune=advice.finetune, workers=workers,
-                                 title=f"gpuplan advise: plan 1 for {w.model} on {gpu.name}")
+                                 title=f"gpuplan advise: plan 1 for {w.model} on {gpu.name}",
+                                 deepspeed_config=best.engine_files.get("ds_config.json"))
     if args.json:
         print(dumps(advice))
         return 0
