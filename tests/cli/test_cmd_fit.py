@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 
 import pytest
 
@@ -76,3 +77,14 @@ def test_gpu_spec_for_a_card_not_in_the_catalog(capsys: pytest.CaptureFixture[st
 def test_gpu_and_gpu_spec_are_exclusive(capsys: pytest.CaptureFixture[str]) -> None:
     code, _, err = run(capsys, "fit", "lenet5")
     assert code == 2 and "--gpu-spec" in err
+
+
+@pytest.mark.parametrize(("argv", "name"), [
+    (["lenet5", "--gpu", "GTX 760", "--batch", "64", "--dataset-size", "60000"], "lenet5_gtx760_b64"),
+    (["cifar_cnn", "--gpu", "GTX 760,RTX 3060 12GB,T4", "--batch", "64"], "cifar_cnn_three_gpus"),
+    (["lstm", "--gpu", "GTX 760", "--batch", "auto"], "lstm_gtx760_auto"),
+])
+def test_text_golden(capsys: pytest.CaptureFixture[str], golden: Callable[[str, str], None], argv: list[str],
+                     name: str) -> None:
+    assert main(["fit", *argv, "--no-color"]) == 0
+    golden(f"fit/{name}", capsys.readouterr().out)
