@@ -260,7 +260,13 @@ class Handler(BaseHTTPRequestHandler):
 def make_server(host: str = "127.0.0.1", port: int = 0, *, workers: int = 1, timeout: float = 120.0,
                 lang: str | None = None, quiet: bool = True) -> GpuplanServer:
     """A server bound to (host, port) with its worker pool started (``port=0``: a free port)."""
+    from gpuplan.web.validate import _known_architectures, _known_model_types
+
     pool = WorkerPool(workers, timeout=timeout)
+    # the allow-lists (torchvision, transformers) load while the worker starts, not on the first request
+    allowed_models()
+    _known_architectures()
+    _known_model_types()
     try:
         return GpuplanServer((host, port), pool, lang=lang, check_host=host in LOOPBACK, quiet=quiet)
     except OSError:

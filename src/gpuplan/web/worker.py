@@ -65,9 +65,12 @@ def run_job(req: FitRequest) -> dict[str, Any]:
 
 
 def _worker_main(conn: Connection) -> None:  # pragma: no cover - runs in the child process
-    import gpuplan.report.build  # noqa: F401  (warm: torch, transformers, the tracer)
     from gpuplan.errors import GpuplanError
+    from gpuplan.web.validate import parse_fit_request
 
+    # warm up (imports of torch and transformers, the tracer's and the engines' first-call costs) before
+    # taking requests, so the time limit applies to the request's own work
+    run_job(parse_fit_request({"model": "mlp", "gpu": "GeForce GTX 760", "batch": 2}))
     conn.send(("ready", None))
     while True:
         try:
@@ -90,12 +93,20 @@ class _Worker:
         self.proc = ctx.Process(target=_worker_main, args=(child,), daemon=True, name="gpuplan-worker")
         self.proc.start()
         child.close()
+        self._lock = threading.Lock()
+        self._dead = False
 
     def kill(self) -> None:
+        """Stop the process and close the pipe (idempotent: the pool and a start-up thread may both call it)."""
+        with self._lock:
+            if self._dead:
+                return
+            self._dead = True
         if self.proc.is_alive():
             self.proc.kill()
         self.proc.join(timeout=5)
-        self.conn.close()
+        with contextlib.suppress(OSError):
+            self.conn.close()
 
 
 class WorkerPool:
