@@ -14,6 +14,7 @@ from typing import Any
 
 from gpuplan.catalog import GPU, features, get_gpu, resolve_gpus
 from gpuplan.errors import UsageError
+from gpuplan.i18n import msg
 from gpuplan.memory.batch import BatchFitSearch, BatchScaler
 from gpuplan.memory.context import context_for, cublas_workspace_bytes, usable_capacity
 from gpuplan.memory.predict import MemoryResult, predict_memory
@@ -65,23 +66,23 @@ def precision_warnings(gpu: GPU, precision: Precision, mode: Mode) -> list[str]:
     out: list[str] = []
     low16 = precision in (Precision.AMP_FP16, Precision.FP16)
     if low16 and not f.fp16_math:
-        out.append(f"{gpu.name} has no native FP16 arithmetic: {precision} saves memory but runs no faster "
-                   "than fp32 (often slower).")
+        out.append(msg("{gpu} has no native FP16 arithmetic: {precision} saves memory but runs no faster than fp32 "
+                       "(often slower).", gpu=gpu.name, precision=precision.value))
     if precision in (Precision.AMP_BF16, Precision.BF16) and not f.bf16:
-        out.append(f"{gpu.name} has no BF16 support in hardware: PyTorch emulates bf16 there, far slower than "
-                   "fp16 or fp32; use amp-fp16 instead.")
+        out.append(msg("{gpu} has no BF16 support in hardware: PyTorch emulates bf16 there, far slower than fp16 or "
+                       "fp32; use amp-fp16 instead.", gpu=gpu.name))
     if precision is Precision.TF32 and not f.tf32:
-        out.append(f"{gpu.name} has no TF32 (needs compute capability 8.0+): tf32 runs as plain fp32.")
+        out.append(msg("{gpu} has no TF32 (needs compute capability 8.0+): tf32 runs as plain fp32.", gpu=gpu.name))
     if precision is Precision.FP16 and mode is Mode.TRAIN:
-        out.append("pure fp16 training (model.half()) without loss scaling and fp32 master weights is prone to "
-                   "underflow/NaN; amp-fp16 is the safe way.")
+        out.append(msg("pure fp16 training (model.half()) without loss scaling and fp32 master weights is prone to "
+                       "underflow/NaN; amp-fp16 is the safe way."))
     if gpu.vendor != "NVIDIA":
-        out.append(f"{gpu.vendor} GPUs: memory is modelled with the CUDA allocator's rules and a CUDA-sized context; "
-                   "ROCm/MPS/XPU allocators differ.")
+        out.append(msg("{vendor} GPUs: memory is modelled with the CUDA allocator's rules and a CUDA-sized context; "
+                       "ROCm/MPS/XPU allocators differ.", vendor=gpu.vendor))
     cc = gpu.cc_tuple
     if cc is not None and cc < (3, 7):
-        out.append("the newest official PyTorch for this GPU is old (see `gpuplan gpu`): its allocator and kernels "
-                   "differ from the modern PyTorch this prediction models.")
+        out.append(msg("the newest official PyTorch for this GPU is old (see `gpuplan gpu`): its allocator and "
+                       "kernels differ from the modern PyTorch this prediction models."))
     return out
 
 

@@ -3,9 +3,14 @@
 The CLI prints ``str(error)`` to stderr and exits with ``error.exit_code``; it never shows a
 traceback for these. Exit codes follow the usual convention: 2 for bad usage or input
 (argparse does the same), 1 for a failure while doing valid work.
+
+Messages made with :func:`gpuplan.i18n.msg` stay English in ``.message`` and ``.hint``;
+``str(error)`` translates them into the current language.
 """
 
 from __future__ import annotations
+
+from gpuplan.i18n import msg, tr
 
 
 class GpuplanError(Exception):
@@ -19,7 +24,7 @@ class GpuplanError(Exception):
         self.hint = hint
 
     def __str__(self) -> str:
-        return self.message if not self.hint else f"{self.message}\n{self.hint}"
+        return tr(self.message) if not self.hint else f"{tr(self.message)}\n{tr(self.hint)}"
 
 
 class UsageError(GpuplanError):
@@ -32,15 +37,18 @@ class UnknownGPUError(UsageError):
     """A GPU name that matches nothing, or more than one thing, in the catalog."""
 
     def __init__(self, query: str, candidates: list[str], *, ambiguous: bool = False) -> None:
+        text: str
+        hint: str
         if ambiguous:
-            msg = f"GPU name {query!r} is ambiguous; it matches: " + ", ".join(candidates)
-            hint = "Give a more specific name (run `gpuplan gpus` to list the catalog)."
+            text = msg("GPU name {query} is ambiguous; it matches: {names}", query=repr(query),
+                       names=", ".join(candidates))
+            hint = msg("Give a more specific name (run `gpuplan gpus` to list the catalog).")
         else:
-            msg = f"Unknown GPU {query!r}."
-            hint = (
-                ("Closest names: " + ", ".join(candidates) + ".\n") if candidates else ""
-            ) + "Run `gpuplan gpus` to list the catalog, or describe the card with --gpu-spec FILE."
-        super().__init__(msg, hint=hint)
+            text = msg("Unknown GPU {query}.", query=repr(query))
+            catalog = msg("Run `gpuplan gpus` to list the catalog, or describe the card with --gpu-spec FILE.")
+            hint = msg("Closest names: {names}.\n{rest}", names=", ".join(candidates), rest=catalog) if candidates \
+                else catalog
+        super().__init__(text, hint=hint)
         self.query = query
         self.candidates = candidates
         self.ambiguous = ambiguous

@@ -15,6 +15,7 @@ from functools import cache
 from gpuplan.catalog._data import read_csv, source_keys, split_list
 from gpuplan.catalog.archlist import binary_supports
 from gpuplan.catalog.types import GPU
+from gpuplan.i18n import msg, msg_join
 
 LINUX_PIP = "linux-x86_64-pip"
 _PT_ARCH_SOURCES = ("BUILDER", "MOI90", "PT-CI", "PT-RELEASE", "PTKR")
@@ -171,10 +172,11 @@ def cuda_toolkit_compat(gpu: GPU) -> CudaToolkitCompat:
     """Which CUDA toolkits can target the GPU, with each toolkit's minimum driver (compat.md §2.1, §2.2)."""
     cc = gpu.cc_tuple
     if cc is None:
-        return CudaToolkitCompat(None, None, note=f"not a CUDA device ({gpu.vendor})")
+        return CudaToolkitCompat(None, None, note=msg("not a CUDA device ({vendor})", vendor=gpu.vendor))
     row = _sm_row(cc)
     if row is None:
-        return CudaToolkitCompat(None, None, note=f"compute capability {gpu.compute_capability} is not in the toolkit table")
+        return CudaToolkitCompat(None, None, note=msg("compute capability {cc} is not in the toolkit table",
+                                                      cc=gpu.compute_capability))
     first, last = row["first_cuda"], row["last_cuda"] or None
     branch = _driver_branch(cc)
     toolkits = []
@@ -184,18 +186,19 @@ def cuda_toolkit_compat(gpu: GPU) -> CudaToolkitCompat:
             continue
         note = None
         if branch and branch["newest_cuda_native"] and v > version_key(branch["newest_cuda_native"]):
-            note = (f"needs a newer driver than {branch['last_driver_branch']}, the last branch for "
-                    f"{branch['architecture']}; runs on {branch['last_driver_branch']} only through CUDA minor-version "
-                    "compatibility (11.x >= 450; no PTX JIT)")
+            note = msg("needs a newer driver than {branch}, the last branch for {arch}; runs on {branch} only through "
+                       "CUDA minor-version compatibility (11.x >= 450; no PTX JIT)",
+                       branch=branch["last_driver_branch"], arch=branch["architecture"])
         toolkits.append(ToolkitSupport(d["toolkit"], d["release"], d["min_driver_linux"] or None,
                                        d["min_driver_windows"] or None, note))
     sources = [*source_keys(row["source"]), "CUDA-RN-13.2.2"]
-    notes = ["oldest toolkit in the tables is 7.0: earlier toolkits are not tracked"]
+    notes = [msg("oldest toolkit in the tables is 7.0: earlier toolkits are not tracked")]
     if branch:
         sources += [k for k in source_keys(branch["source"]) if k not in sources]
-        notes.append(f"last NVIDIA driver branch for {branch['architecture']}: {branch['last_driver_branch']}")
+        notes.append(msg("last NVIDIA driver branch for {arch}: {branch}", arch=branch["architecture"],
+                         branch=branch["last_driver_branch"]))
     return CudaToolkitCompat(first, last, tuple(toolkits), branch["last_driver_branch"] if branch else None,
-                             "; ".join(notes), tuple(dict.fromkeys(sources)))
+                             msg_join("; ", notes), tuple(dict.fromkeys(sources)))
 
 
 # ------------------------------------------------------------------------------------------- PyTorch
@@ -303,7 +306,7 @@ def pytorch_compat(gpu: GPU, toolkit: CudaToolkitCompat) -> PyTorchCompat:
     """Official PyTorch wheels with kernels for this GPU (Linux x86_64 pip decides first/last)."""
     cc = gpu.cc_tuple
     if cc is None:
-        return PyTorchCompat(None, None, None, None, notes=("CUDA wheels do not apply: not an NVIDIA GPU",))
+        return PyTorchCompat(None, None, None, None, notes=(msg("CUDA wheels do not apply: not an NVIDIA GPU"),))
     rows = [r for r in _arch_rows() if r.platform == LINUX_PIP]
     ok = [r for r in rows if _runs(r, cc, toolkit.min)]
     newest_line = release_lines()[-1]
@@ -319,18 +322,20 @@ def pytorch_compat(gpu: GPU, toolkit: CudaToolkitCompat) -> PyTorchCompat:
         newest, newest_cuda = newest_row.line.newest, newest_row.cuda
         before_newest = release_lines()[-2]
         if not still and ok[-1].line == before_newest and any(r.line == newest_line and not r.verified for r in rows):
-            notes.append(f"PyTorch {newest_line.newest} is expected to drop this GPU: its CUDA variants and arch "
-                         "lists are a proposal (PT-RFC-190385), not verified")
+            notes.append(msg("PyTorch {version} is expected to drop this GPU: its CUDA variants and arch lists are a "
+                             "proposal (PT-RFC-190385), not verified", version=newest_line.newest))
         if still and not ok[-1].verified:
-            notes.append(f"support in {newest_line.newest} rests on expected arch lists (PT-RFC-190385), not verified")
+            notes.append(msg("support in {version} rests on expected arch lists (PT-RFC-190385), not verified",
+                             version=newest_line.newest))
     if toolkit.max is None:
-        src_build, src_note = None, "current CUDA toolkits target this GPU: any release builds for it"
+        src_build, src_note = None, msg("current CUDA toolkits target this GPU: any release builds for it")
     else:
         ln = _newest_line_with_cuda_at_most(toolkit.max)
         src_build = ln.newest if ln else None
-        src_note = (f"newest release with an official build on CUDA <= {toolkit.max} (the newest toolkit able to target "
-                    f"sm_{cc[0]}{cc[1]}); build with TORCH_CUDA_ARCH_LIST={gpu.compute_capability}. An upper bound: "
-                    "whether that release's source still compiles for this architecture is not verified")
+        src_note = msg("newest release with an official build on CUDA <= {cuda} (the newest toolkit able to target "
+                       "{sm}); build with TORCH_CUDA_ARCH_LIST={cc}. An upper bound: whether that release's source "
+                       "still compiles for this architecture is not verified", cuda=toolkit.max, sm=f"sm_{cc[0]}{cc[1]}",
+                       cc=gpu.compute_capability)
     return PyTorchCompat(first, last, newest, newest_cuda, tuple(_variants(cc, toolkit.min)), src_build, src_note,
                          tuple(notes), _PT_ARCH_SOURCES)
 
@@ -340,8 +345,8 @@ def tensorflow_compat(gpu: GPU) -> FrameworkCompat:
     """Official TensorFlow GPU binaries (Linux pip) for this GPU (compat.md §2.4)."""
     cc = gpu.cc_tuple
     if cc is None:
-        return FrameworkCompat(False, note="official TensorFlow GPU wheels are CUDA-only (AMD: tensorflow-rocm; "
-                                           "Apple: tensorflow-metal) - not covered by gpuplan's sources")
+        return FrameworkCompat(False, note=msg("official TensorFlow GPU wheels are CUDA-only (AMD: tensorflow-rocm; "
+                                               "Apple: tensorflow-metal) - not covered by gpuplan's sources"))
     rows = [r for r in read_csv("tensorflow.csv") if "Windows" not in r["versions"]]
     first_cuda = cuda_toolkit_compat(gpu).min
     ok = []
@@ -354,22 +359,25 @@ def tensorflow_compat(gpu: GPU) -> FrameworkCompat:
             ok.append(r)
     sources = tuple(dict.fromkeys(k for r in rows for k in source_keys(r["source"])))
     win = next(r for r in read_csv("tensorflow.csv") if "Windows" in r["versions"])
-    win_note = (" The Windows 0.12 pip package was built for CC 3.0 (TF-6083, TF-6125)."
+    win_note = (msg(" The Windows 0.12 pip package was built for CC 3.0 (TF-6083, TF-6125).")
                 if binary_supports(win["arch_list"], cc) else "")
     if not ok:
         ptx = [r for r in rows if r["arch_list"] and binary_supports(r["arch_list"], cc)]
-        ptx_note = (f" TensorFlow {ptx[-1]['versions']} ships PTX that a current driver can JIT-compile for it, but "
-                    f"was built with CUDA {ptx[-1]['cuda']}, older than the first toolkit for this GPU "
-                    f"({first_cuda}): not counted as official support." if ptx else "")
-        return FrameworkCompat(False, note="no official Linux TensorFlow binary supports this GPU; a source build "
-                               "with TF_CUDA_COMPUTE_CAPABILITIES is the only way." + win_note + ptx_note,
+        ptx_note = (msg(" TensorFlow {versions} ships PTX that a current driver can JIT-compile for it, but was built "
+                        "with CUDA {cuda}, older than the first toolkit for this GPU ({first}): not counted as official "
+                        "support.", versions=ptx[-1]["versions"], cuda=ptx[-1]["cuda"], first=first_cuda)
+                    if ptx else "")
+        return FrameworkCompat(False, note=msg("no official Linux TensorFlow binary supports this GPU; a source build "
+                                               "with TF_CUDA_COMPUTE_CAPABILITIES is the only way.{win}{ptx}",
+                                               win=win_note, ptx=ptx_note),
                                sources=sources)
     current = ok[-1] is rows[-1]
     inferred = [r["versions"] for r in ok if r["basis"] == "inferred"]
-    note = ("; ".join(f"{v}: inferred, exact capability list not found" for v in inferred) or None)
+    parts = [msg("{versions}: inferred, exact capability list not found", versions=v) for v in inferred]
     if current and cc < (7, 5):
-        extra = "TensorFlow's CUDA 13 configuration targets sm_75+ (TF-CONFIGURE-TEST); the release shipping it is not known"
-        note = f"{note}; {extra}" if note else extra
+        parts.append(msg("TensorFlow's CUDA 13 configuration targets sm_75+ (TF-CONFIGURE-TEST); the release "
+                         "shipping it is not known"))
+    note = msg_join("; ", parts) if parts else None
     return FrameworkCompat(current, ok[0]["first"], None if current else ok[-1]["last"],
                            None, note, sources)
 
@@ -378,24 +386,25 @@ def jax_compat(gpu: GPU) -> FrameworkCompat:
     """Official jaxlib CUDA wheels (compat.md §2.5)."""
     if gpu.vendor == "AMD":
         return FrameworkCompat(False, install='pip install "jax[rocm7-local]"',
-                               note="JAX on AMD GPUs through ROCm (JAX-INSTALL); per-GPU support follows ROCm",
+                               note=msg("JAX on AMD GPUs through ROCm (JAX-INSTALL); per-GPU support follows ROCm"),
                                sources=("JAX-INSTALL",))
     if gpu.vendor == "Apple":
-        return FrameworkCompat(False, note="experimental Apple GPU support through the Metal plugin (JAX-INSTALL)",
+        return FrameworkCompat(False, note=msg("experimental Apple GPU support through the Metal plugin (JAX-INSTALL)"),
                                sources=("JAX-INSTALL",))
     cc = gpu.cc_tuple
     if cc is None:
-        return FrameworkCompat(False, note="no official JAX GPU wheels for this vendor in gpuplan's sources")
+        return FrameworkCompat(False, note=msg("no official JAX GPU wheels for this vendor in gpuplan's sources"))
     rows = read_csv("jax.csv")
     sources = ("JAX-INSTALL",)
     for r in rows:
         if cc >= version_key(r["min_cc"]):
             current = r["current"] == "yes"
-            note = "Linux x86_64/aarch64 only (Windows: WSL2, experimental)"
+            note = msg("Linux x86_64/aarch64 only (Windows: WSL2, experimental)")
             if not current:
-                note += "; whether current JAX releases still publish CUDA 12 wheels is not in gpuplan's sources"
+                note = msg("Linux x86_64/aarch64 only (Windows: WSL2, experimental); whether current JAX releases "
+                           "still publish CUDA 12 wheels is not in gpuplan's sources")
             return FrameworkCompat(current, install=f'pip install -U "{r["extra"]}"', note=note, sources=sources)
-    return FrameworkCompat(False, note="never: JAX GPU wheels need SM 5.2 or newer", sources=sources)
+    return FrameworkCompat(False, note=msg("never: JAX GPU wheels need SM 5.2 or newer"), sources=sources)
 
 
 def rocm_compat(gpu: GPU) -> RocmCompat:
@@ -405,14 +414,13 @@ def rocm_compat(gpu: GPU) -> RocmCompat:
     row = next((r for r in read_csv("rocm.csv") if r["gfx_target"] == gpu.gfx_target), None)
     with_rocm = [ln for ln in release_lines() if ln.rocm]
     newest = with_rocm[-1] if with_rocm else None
-    pt = f"PyTorch {newest.newest} with ROCm {newest.rocm[0]}" if newest else None
+    pt = msg("PyTorch {version} with ROCm {rocm}", version=newest.newest, rocm=newest.rocm[0]) if newest else None
     install = (f"pip install torch=={newest.newest} --index-url https://download.pytorch.org/whl/rocm{newest.rocm[0]}"
                if newest else None)
-    note = ("Which gfx targets each PyTorch ROCm wheel is compiled for is not in gpuplan's sources; "
-            "the ROCm versions of PyTorch releases after "
-            f"{newest.line if newest else '?'} were not found.")
+    note = msg("Which gfx targets each PyTorch ROCm wheel is compiled for is not in gpuplan's sources; the ROCm "
+               "versions of PyTorch releases after {line} were not found.", line=newest.line if newest else "?")
     if row is None:
-        return RocmCompat(True, gpu.gfx_target, "not found in gpuplan's ROCm table", None, pt, install, note)
+        return RocmCompat(True, gpu.gfx_target, msg("not found in gpuplan's ROCm table"), None, pt, install, note)
     return RocmCompat(True, gpu.gfx_target, row["linux"] or None, row["windows"] or None, pt, install, note,
                       (*source_keys(row["source"]), "PTKR", "PT-RELEASE"))
 
@@ -421,8 +429,8 @@ def mps_compat(gpu: GPU) -> MpsCompat:
     """PyTorch's Metal (MPS) backend for Apple GPUs."""
     if gpu.vendor != "Apple":
         return MpsCompat(False)
-    return MpsCompat(True, "1.12.0", "macOS 12.3 or newer", "pip install torch",
-                     "use device='mps'; some operators fall back to the CPU (PYTORCH_ENABLE_MPS_FALLBACK=1)",
+    return MpsCompat(True, "1.12.0", msg("macOS 12.3 or newer"), "pip install torch",
+                     msg("use device='mps'; some operators fall back to the CPU (PYTORCH_ENABLE_MPS_FALLBACK=1)"),
                      ("PT-MPS",))
 
 
@@ -449,42 +457,50 @@ def driver_requirement(cuda: str) -> str | None:
     floor = next((r["min_driver_linux"] for r in read_csv("cuda_minor_compat.csv")
                   if r["cuda_major"] == str(version_key(cuda)[0])), None)
     if floor and ga:
-        return f">= {floor} (CUDA {version_key(cuda)[0]}.x minor-version compatibility; the CUDA {_mm(cuda)} toolkit lists >= {ga})"
+        return msg(">= {floor} (CUDA {major}.x minor-version compatibility; the CUDA {cuda} toolkit lists >= {ga})",
+                   floor=floor, major=version_key(cuda)[0], cuda=_mm(cuda), ga=ga)
     return f">= {ga}" if ga else None
 
 
 def install_advice(gpu: GPU, toolkit: CudaToolkitCompat, pt: PyTorchCompat, rocm: RocmCompat,
                    mps: MpsCompat) -> InstallAdvice:
     """The exact command for the newest PyTorch that runs on this GPU, or the honest options."""
-    cpu = "CPU only: pip install torch --index-url https://download.pytorch.org/whl/cpu"
+    cpu = msg("CPU only: {command}", command="pip install torch --index-url https://download.pytorch.org/whl/cpu")
     if gpu.vendor == "Apple":
-        return InstallAdvice(mps.install, None, "mps", "PyTorch's macOS wheels include the MPS (Metal) backend.",
+        return InstallAdvice(mps.install, None, "mps", msg("PyTorch's macOS wheels include the MPS (Metal) backend."),
                              (cpu,))
     if gpu.vendor == "AMD":
-        return InstallAdvice(rocm.install, None, None,
-                             f"ROCm on Linux: {rocm.linux or 'status not found'}. {rocm.note or ''}".strip(), (cpu,))
+        status = rocm.linux or msg("status not found")
+        why = (msg("ROCm on Linux: {status}. {note}", status=status, note=rocm.note) if rocm.note
+               else msg("ROCm on Linux: {status}.", status=status))
+        return InstallAdvice(rocm.install, None, None, why, (cpu,))
     if gpu.cc_tuple is None:
-        return InstallAdvice(None, None, None, "not a CUDA or ROCm device: gpuplan's sources do not cover its "
-                             "PyTorch backend (Intel GPUs use PyTorch's XPU backend).", (cpu,))
-    upgrade = "Upgrade the GPU: compute capability 7.5 or newer runs every current PyTorch build"
-    source = (f"Build PyTorch <= {pt.newest_source_build} from source with CUDA <= {toolkit.max} and "
-              f"TORCH_CUDA_ARCH_LIST={gpu.compute_capability} (not verified for this architecture)")
+        return InstallAdvice(None, None, None, msg("not a CUDA or ROCm device: gpuplan's sources do not cover its "
+                                                   "PyTorch backend (Intel GPUs use PyTorch's XPU backend)."), (cpu,))
+    upgrade = msg("Upgrade the GPU: compute capability 7.5 or newer runs every current PyTorch build")
+    source = msg("Build PyTorch <= {version} from source with CUDA <= {cuda} and TORCH_CUDA_ARCH_LIST={cc} (not "
+                 "verified for this architecture)", version=pt.newest_source_build, cuda=toolkit.max,
+                 cc=gpu.compute_capability)
     options: list[str] = []
     newer_source = pt.newest_source_build and (
         not pt.newest_runnable or version_key(pt.newest_source_build) > version_key(pt.newest_runnable))
     if not (pt.newest_runnable and pt.newest_runnable_cuda):
         options = ([source] if pt.newest_source_build else []) + [cpu, upgrade]
-        return InstallAdvice(None, None, None, "No official PyTorch wheel has kernels for this GPU.", tuple(options))
+        return InstallAdvice(None, None, None, msg("No official PyTorch wheel has kernels for this GPU."),
+                             tuple(options))
     cmd = pip_command(pt.newest_runnable, pt.newest_runnable_cuda)
     tag = _cuda_tag(pt.newest_runnable_cuda)
     driver = driver_requirement(pt.newest_runnable_cuda)
-    why = (f"PyTorch {pt.newest_runnable} ({tag}) is the newest official build with kernels for "
-           f"sm_{gpu.cc_tuple[0]}{gpu.cc_tuple[1]}")
-    why += f"; it needs an NVIDIA driver {driver} on Linux." if driver else "."
+    sm = f"sm_{gpu.cc_tuple[0]}{gpu.cc_tuple[1]}"
+    why = (msg("PyTorch {version} ({tag}) is the newest official build with kernels for {sm}; it needs an NVIDIA "
+               "driver {driver} on Linux.", version=pt.newest_runnable, tag=tag, sm=sm, driver=driver) if driver
+           else msg("PyTorch {version} ({tag}) is the newest official build with kernels for {sm}.",
+                    version=pt.newest_runnable, tag=tag, sm=sm))
     if cmd is None:
-        why += (f" No pip one-liner for a release this old: take the {tag} wheel for your Python from PyTorch's "
-                "previous-versions page (wheels of that age exist only for the Python versions of their time).")
-        options.append(f"Old official wheel: PyTorch {pt.newest_runnable} ({tag})")
+        why = msg("{why} No pip one-liner for a release this old: take the {tag} wheel for your Python from "
+                  "PyTorch's previous-versions page (wheels of that age exist only for the Python versions of "
+                  "their time).", why=why, tag=tag)
+        options.append(msg("Old official wheel: PyTorch {version} ({tag})", version=pt.newest_runnable, tag=tag))
     if newer_source:
         options.append(source)
     options.append(cpu)
@@ -499,7 +515,7 @@ def local_torch_check(gpu: GPU) -> LocalTorch:
     try:
         import torch
     except ImportError:
-        return LocalTorch(False, note="torch is not installed")
+        return LocalTorch(False, note=msg("torch is not installed"))
     cuda = getattr(torch.version, "cuda", None)
     hip = getattr(torch.version, "hip", None)
     arch: list[str] = []
@@ -513,18 +529,18 @@ def local_torch_check(gpu: GPU) -> LocalTorch:
     note = None
     if gpu.vendor == "NVIDIA" and gpu.cc_tuple is not None:
         if not cuda:
-            supports, note = False, "this torch build has no CUDA support (CPU build)"
+            supports, note = False, msg("this torch build has no CUDA support (CPU build)")
         elif not arch:
-            supports, note = None, "this torch build did not report its arch list"
+            supports, note = None, msg("this torch build did not report its arch list")
         else:
             supports = binary_supports(arch, gpu.cc_tuple)
     elif gpu.vendor == "AMD":
         supports = None if hip else False
-        note = "ROCm build; gfx target list not checked" if hip else "this torch build has no ROCm support"
+        note = msg("ROCm build; gfx target list not checked") if hip else msg("this torch build has no ROCm support")
     elif gpu.vendor == "Apple":
         supports = bool(torch.backends.mps.is_built())
     else:
-        supports, note = None, "not checked for this vendor"
+        supports, note = None, msg("not checked for this vendor")
     return LocalTorch(True, torch.__version__, cuda, hip, tuple(arch), supports, note)
 
 

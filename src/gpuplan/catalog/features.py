@@ -12,12 +12,9 @@ from functools import cache
 
 from gpuplan.catalog._data import read_csv, source_keys, split_list
 from gpuplan.catalog.types import GPU, Features
+from gpuplan.i18n import msg
 
 _AMD_FP8_TARGETS = {"gfx942", "gfx950", "gfx1201"}  # MI300 (XLA-ROCM FP8 rate), MI355X (EPOCH), RDNA4 WMMA FP8
-_NON_NVIDIA_ATTENTION_NOTE = (
-    "PyTorch's flash and memory-efficient SDPA backends on {vendor} GPUs are not covered by gpuplan's "
-    "sources; assumed unavailable (the math backend always runs)."
-)
 
 
 @cache
@@ -53,9 +50,9 @@ def _nvidia_features(gpu: GPU) -> Features:
     cc = gpu.cc_tuple
     fp16_note = None
     if cc == (6, 1):
-        fp16_note = "FP16 arithmetic runs at 1/64 of the FP32 rate on CC 6.1"
+        fp16_note = msg("FP16 arithmetic runs at 1/64 of the FP32 rate on CC 6.1")
     elif cc is not None and not nvidia_has("fp16_math", gpu):
-        fp16_note = f"no native FP16 arithmetic on CC {gpu.compute_capability}"
+        fp16_note = msg("no native FP16 arithmetic on CC {cc}", cc=gpu.compute_capability)
     sources: list[str] = []
     for rule in rules.values():
         for key in source_keys(rule["source"]):
@@ -85,7 +82,8 @@ def _other_features(gpu: GPU) -> Features:
     if gpu.vendor == "Apple":
         unknown += ["tensor_cores", "bf16", "tf32", "fp8", "int8_tensor"]
     fp8 = gpu.fp8_tflops is not None or (gpu.gfx_target in _AMD_FP8_TARGETS)
-    notes = (_NON_NVIDIA_ATTENTION_NOTE.format(vendor=gpu.vendor),)
+    notes = (msg("PyTorch's flash and memory-efficient SDPA backends on {vendor} GPUs are not covered by gpuplan's "
+                 "sources; assumed unavailable (the math backend always runs).", vendor=gpu.vendor),)
     return Features(
         fp16_math=has_fp16,
         fp16_math_note=None,

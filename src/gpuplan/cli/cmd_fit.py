@@ -8,6 +8,7 @@ import sys
 from gpuplan.cli.main import add_common_options
 from gpuplan.cli.workload_args import add_workload_options, workload_from_args
 from gpuplan.errors import UsageError
+from gpuplan.i18n import msg, tr
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -30,9 +31,10 @@ def run(args: argparse.Namespace) -> int:
 
     w, auto = workload_from_args(args)
     if args.dataset_size is not None and args.dataset_size <= 0:
-        raise UsageError(f"--dataset-size {args.dataset_size}: must be a positive integer.")
+        raise UsageError(msg("{flag} {value}: must be a positive integer.", flag="--dataset-size",
+                             value=args.dataset_size))
     if bool(args.gpu) == bool(args.gpu_spec):
-        raise UsageError("give exactly one of --gpu NAME and --gpu-spec FILE.")
+        raise UsageError(msg("give exactly one of --gpu NAME and --gpu-spec FILE."))
     spec = (args.gpu or args.gpu_spec).strip()
     many = args.gpu is not None and ("," in spec or spec.lower() == "all")
     gpus = resolve_gpus(spec) if many else [get_gpu(spec)]
@@ -41,11 +43,11 @@ def run(args: argparse.Namespace) -> int:
     if sys.stderr.isatty() and not args.json:
         from rich.console import Console
 
-        status = Console(stderr=True).status("tracing…")
+        status = Console(stderr=True).status(tr("tracing…"))
         status.start()
 
         def progress(name: str) -> None:
-            status.update(f"predicting for {name}…")
+            status.update(tr("predicting for {gpu}…", gpu=name))
     try:
         results = fit_many(w, gpus, auto_batch=auto, context_bytes=context, progress=progress)
     finally:

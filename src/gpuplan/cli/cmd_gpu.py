@@ -16,6 +16,7 @@ from gpuplan.catalog.spec import parse_gpu_spec
 from gpuplan.catalog.types import GPU
 from gpuplan.cli.main import add_common_options
 from gpuplan.errors import UsageError
+from gpuplan.i18n import msg
 from gpuplan.render.console import stdout_console
 from gpuplan.render.gpu_text import gpu_sections, print_sections, title_line
 from gpuplan.render.jsonout import dumps, to_jsonable
@@ -53,7 +54,7 @@ def _pick(args: argparse.Namespace) -> GPU:
     if args.gpu_spec:
         return parse_gpu_spec(args.gpu_spec)
     if not args.name:
-        raise UsageError("give a GPU name or --gpu-spec FILE", hint="Run `gpuplan gpus` to list the catalog.")
+        raise UsageError(msg("give a GPU name or --gpu-spec FILE"), hint=msg("Run `gpuplan gpus` to list the catalog."))
     return get_gpu(args.name)
 
 

@@ -15,6 +15,7 @@ from gpuplan.catalog import features, load_catalog
 from gpuplan.catalog.types import GPU, Features
 from gpuplan.cli.main import add_common_options
 from gpuplan.errors import UsageError
+from gpuplan.i18n import msg
 from gpuplan.render.console import stdout_console
 from gpuplan.render.gpu_text import print_gpu_list
 from gpuplan.render.jsonout import dumps, to_jsonable
@@ -49,7 +50,8 @@ def _feature_name(name: str) -> str:
                "mem_efficient": "mem_efficient_attention"}
     key = aliases.get(key, key)
     if key not in FEATURES:
-        raise UsageError(f"unknown feature {name!r}", hint="Features: " + ", ".join(FEATURES))
+        raise UsageError(msg("unknown feature {name}", name=repr(name)),
+                         hint=msg("Features: {names}", names=", ".join(FEATURES)))
     return key
 
 
@@ -71,7 +73,8 @@ def filter_gpus(gpus: list[GPU], args: argparse.Namespace) -> list[GPU]:
 
 def sort_gpus(gpus: list[GPU], field: str, desc: bool) -> list[GPU]:
     if field not in SORT_FIELDS:
-        raise UsageError(f"cannot sort by {field!r}", hint="Fields: " + ", ".join(SORT_FIELDS))
+        raise UsageError(msg("cannot sort by {field}", field=repr(field)),
+                         hint=msg("Fields: {names}", names=", ".join(SORT_FIELDS)))
     known = [g for g in gpus if getattr(g, field) is not None]
     unknown = [g for g in gpus if getattr(g, field) is None]
 

@@ -14,6 +14,7 @@ import sys
 
 from gpuplan import __version__
 from gpuplan.errors import GpuplanError
+from gpuplan.i18n import tr
 
 # Order = order in `gpuplan --help`.
 COMMAND_MODULES = [
@@ -56,10 +57,10 @@ def main(argv: list[str] | None = None) -> int:
         _set_language(getattr(args, "lang", None))
         return int(args.func(args) or 0)
     except GpuplanError as err:
-        print(f"gpuplan: error: {err}", file=sys.stderr)
+        print(tr("gpuplan: error: {err}", err=str(err)), file=sys.stderr)
         return err.exit_code
     except KeyboardInterrupt:
-        print("gpuplan: interrupted", file=sys.stderr)
+        print(tr("gpuplan: interrupted"), file=sys.stderr)
         return 130
     except BrokenPipeError:
         return 0
@@ -67,12 +68,12 @@ def main(argv: list[str] | None = None) -> int:
 
 def _set_language(lang: str | None) -> None:
     from gpuplan.errors import UsageError
-    from gpuplan.i18n import set_language
+    from gpuplan.i18n import msg, set_language
 
     try:
         set_language(lang)
     except ValueError as err:
-        raise UsageError(f"--lang: {err}") from None
+        raise UsageError(msg("--lang: {err}", err=str(err))) from None
 
 
 def add_common_options(p: argparse.ArgumentParser) -> None:

@@ -8,6 +8,7 @@ import re
 from typing import Any
 
 from gpuplan.errors import UsageError
+from gpuplan.i18n import msg
 from gpuplan.workload.spec import InputSpec, Mode, OptimizerKind, Precision, Workload
 
 _DTYPES = ("float32", "float16", "bfloat16", "int64", "int32", "bool", "uint8", "float64")
@@ -49,12 +50,14 @@ def parse_input(text: str) -> InputSpec:
     shape_s, _, dtype = text.partition(":")
     dtype = dtype or "float32"
     if dtype not in _DTYPES:
-        raise UsageError(f"--input {text!r}: unknown dtype {dtype!r}; allowed: {', '.join(_DTYPES)}.")
+        raise UsageError(msg("--input {text}: unknown dtype {dtype}; allowed: {allowed}.", text=repr(text),
+                             dtype=repr(dtype), allowed=", ".join(_DTYPES)))
     if not re.fullmatch(r"\d+(x\d+)*", shape_s.strip()):
-        raise UsageError(f"--input {text!r}: expected a shape like 3x224x224 or 128:int64 (no batch dimension).")
+        raise UsageError(msg("--input {text}: expected a shape like 3x224x224 or 128:int64 (no batch dimension).",
+                             text=repr(text)))
     shape = tuple(int(s) for s in shape_s.split("x"))
     if any(s <= 0 for s in shape):
-        raise UsageError(f"--input {text!r}: every dimension must be positive.")
+        raise UsageError(msg("--input {text}: every dimension must be positive.", text=repr(text)))
     return InputSpec(shape, dtype)
 
 
@@ -63,7 +66,7 @@ def parse_model_args(items: list[str]) -> tuple[tuple[str, Any], ...]:
     for item in items:
         k, sep, v = item.partition("=")
         if not sep or not k:
-            raise UsageError(f"--model-arg {item!r}: expected K=V.")
+            raise UsageError(msg("--model-arg {item}: expected K=V.", item=repr(item)))
         try:
             val: Any = json.loads(v)
         except json.JSONDecodeError:
@@ -79,25 +82,26 @@ def parse_batch(text: str) -> tuple[int, bool]:
     try:
         b = int(text)
     except ValueError:
-        raise UsageError(f"--batch {text!r}: expected a positive integer or 'auto'.") from None
+        raise UsageError(msg("--batch {text}: expected a positive integer or 'auto'.", text=repr(text))) from None
     if b <= 0:
-        raise UsageError(f"--batch {b}: must be a positive integer (or 'auto').")
+        raise UsageError(msg("--batch {b}: must be a positive integer (or 'auto').", b=b))
     return b, False
 
 
 def workload_from_args(args: argparse.Namespace) -> tuple[Workload, bool]:
     batch, auto = parse_batch(args.batch)
     if args.grad_accum <= 0:
-        raise UsageError(f"--grad-accum {args.grad_accum}: must be a positive integer.")
+        raise UsageError(msg("{flag} {value}: must be a positive integer.", flag="--grad-accum", value=args.grad_accum))
     if args.seq_len is not None and args.seq_len <= 0:
-        raise UsageError(f"--seq-len {args.seq_len}: must be a positive integer.")
+        raise UsageError(msg("{flag} {value}: must be a positive integer.", flag="--seq-len", value=args.seq_len))
     if args.lora_rank is not None and args.lora_rank <= 0:
-        raise UsageError(f"--lora-rank {args.lora_rank}: must be a positive integer.")
+        raise UsageError(msg("{flag} {value}: must be a positive integer.", flag="--lora-rank", value=args.lora_rank))
     for flag, value in (("--prompt-len", args.prompt_len), ("--new-tokens", args.new_tokens)):
         if value is not None and args.mode != Mode.GENERATE.value:
-            raise UsageError(f"{flag} applies to --mode generate only (this is --mode {args.mode}).")
+            raise UsageError(msg("{flag} applies to --mode generate only (this is --mode {mode}).", flag=flag,
+                                 mode=args.mode))
         if value is not None and value <= 0:
-            raise UsageError(f"{flag} {value}: must be a positive integer.")
+            raise UsageError(msg("{flag} {value}: must be a positive integer.", flag=flag, value=value))
     w = Workload(
         model=args.model, batch=batch, mode=Mode(args.mode), precision=Precision(args.precision),
         optimizer=OptimizerKind(args.optimizer), inputs=tuple(parse_input(s) for s in args.input),

@@ -6,7 +6,14 @@ The language comes from ``--lang`` (set by the CLI through :func:`set_language`)
 ``GPUPLAN_LANG`` environment variable, else English. Units stay SI/IEC in every language.
 
 Only rendering code (CLI text, report, web page) calls ``tr``; computation returns data, never prose
-that needs translating — except short reasons/notes, which are translated when rendered.
+that needs translating — except short reasons/notes, which are translated when rendered. Computation
+builds those with :func:`msg`: a :class:`Msg` *is* the English string (JSON, comparisons and logs stay
+English) and remembers its message id and arguments, so ``tr(note)`` translates it later. Lists of
+notes joined into one string use :func:`msg_join`.
+
+Every literal message id passed to ``tr``/``msg`` (and every ``msg_join`` separator) needs an entry in
+each catalog with the same ``{placeholders}``: tests/i18n/test_catalog_complete.py checks this, and that
+no catalog keeps stale entries. Message ids must be literals (never f-strings) so that test can see them.
 """
 
 from __future__ import annotations
@@ -61,7 +68,70 @@ def catalog(lang: str) -> dict[str, str]:
     return data
 
 
+class Msg(str):
+    """English text that can still be translated: the formatted English string plus its message id and
+    arguments (arguments may be Msg themselves; they are translated too)."""
+
+    msgid: str
+    kwargs: dict[str, Any]
+
+    def __new__(cls, msgid: str, /, **kwargs: Any) -> Msg:
+        self = super().__new__(cls, msgid.format(**kwargs) if kwargs else msgid)
+        self.msgid = msgid
+        self.kwargs = kwargs
+        return self
+
+    def __reduce__(self) -> tuple[Any, ...]:  # pickling and deepcopy keep the message id
+        return (_rebuild_msg, (self.msgid, self.kwargs))
+
+
+class Joined(Msg):
+    """Several messages joined with a separator that is itself a message id ("; " is "；" in Chinese)."""
+
+    items: tuple[str, ...]
+
+    def __new__(cls, sep: str, items: tuple[str, ...]) -> Joined:  # type: ignore[override]
+        self = str.__new__(cls, sep.join(items))
+        self.msgid = sep
+        self.kwargs = {}
+        self.items = items
+        return self
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (Joined, (self.msgid, self.items))
+
+
+def _rebuild_msg(msgid: str, kwargs: dict[str, Any]) -> Msg:
+    return Msg(msgid, **kwargs)
+
+
+def msg(msgid: str, /, **kwargs: Any) -> Msg:
+    """The English text of ``msgid`` formatted with ``kwargs``, translatable later with ``tr``."""
+    return Msg(msgid, **kwargs)
+
+
+def msg_join(sep: str, items: Any) -> str:
+    """``sep.join(items)`` that ``tr`` translates item by item (``sep`` is a message id too)."""
+    items = tuple(items)
+    if len(items) == 1:
+        return items[0]  # type: ignore[no-any-return]
+    return Joined(sep, items)
+
+
 def tr(msgid: str, /, lang: str | None = None, **kwargs: Any) -> str:
-    """Translate ``msgid`` into the current language and format it with ``kwargs``."""
-    text = catalog(lang or current_language()).get(msgid, msgid)
-    return text.format(**kwargs) if kwargs else text
+    """Translate ``msgid`` into the current language and format it with ``kwargs``.
+
+    ``msgid`` may be a :class:`Msg` (from :func:`msg`/:func:`msg_join`): it is translated with its own
+    arguments. A plain string without a catalog entry stays as it is.
+    """
+    lang = lang or current_language()
+    if isinstance(msgid, Msg) and not kwargs:
+        if lang == "en":
+            return str.__str__(msgid)
+        if isinstance(msgid, Joined):
+            return tr(msgid.msgid, lang=lang).join(tr(i, lang=lang) for i in msgid.items)
+        msgid, kwargs = msgid.msgid, msgid.kwargs
+    if lang != "en" and kwargs:
+        kwargs = {k: tr(v, lang=lang) if isinstance(v, Msg) else v for k, v in kwargs.items()}
+    text = catalog(lang).get(msgid, msgid)
+    return text.format(**kwargs) if kwargs else str.__str__(text)

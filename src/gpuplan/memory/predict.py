@@ -11,10 +11,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from gpuplan.catalog.types import GPU
+from gpuplan.i18n import msg
 from gpuplan.memory.allocator import CachingAllocator, OutOfMemory, round_size
 from gpuplan.memory.context import context_for, cublas_workspace_bytes, usable_capacity
 from gpuplan.trace.generate import GenerateTrace
 from gpuplan.trace.records import Category, EventKind, MemEvent, OpClass, Phase, Trace
+
+_LOADING = {"eager": msg("eager"), "lazy": msg("lazy")}  # CUDA module loading modes, translatable
 
 STEPS_REPLAYED = 3
 _WS_HANDLE_BASE = -10  # handles of workspace blocks (never freed)
@@ -194,23 +197,24 @@ def predict_memory(trace: Trace, gpu: GPU, *, context_bytes: int | None = None,
     breakdown["allocator_overhead"] = st.peak_reserved - st.peak_allocated
     breakdown["cuda_context"] = context
     top = sorted(trace.module_activation_bytes.items(), key=lambda kv: -kv[1])[:10]
+    mib = f"{context / 2**20:.0f}"
     assumptions = [
-        f"CUDA context {context / 2**20:.0f} MiB ({ctx.loading} kernel loading; the newest PyTorch build with "
-        "kernels for this GPU)" if context_bytes is None else f"CUDA context {context / 2**20:.0f} MiB (given)",
-        "headless card; usable capacity = marketed memory less 1.5% kept by the driver",
-        "caching allocator with default settings (no expandable segments, no max_split_size_mb)",
+        msg("CUDA context {mib} MiB ({loading} kernel loading; the newest PyTorch build with kernels for this GPU)",
+            mib=mib, loading=_LOADING.get(ctx.loading, ctx.loading)) if context_bytes is None else msg("CUDA context {mib} MiB (given)", mib=mib),
+        msg("headless card; usable capacity = marketed memory less 1.5% kept by the driver"),
+        msg("caching allocator with default settings (no expandable segments, no max_split_size_mb)"),
     ]
     if needed_release:
-        assumptions.append("near the limit: the allocator must release cached blocks to fit (as PyTorch does "
-                           "before an out-of-memory error); fragmentation can still make a real run fail")
+        assumptions.append(msg("near the limit: the allocator must release cached blocks to fit (as PyTorch does "
+                               "before an out-of-memory error); fragmentation can still make a real run fail"))
     kv_bytes = None
     if isinstance(trace, GenerateTrace):
         assumptions.extend(trace.assumptions)
         kv_bytes = trace.kv_cache_bytes
     uncovered = list(trace.uncovered)
     if any(op.op_class is OpClass.CONV for op in trace.ops):
-        uncovered.append("cuDNN convolution workspaces (chosen per layer by cuDNN's heuristics; cuDNN falls back "
-                         "to algorithms with smaller workspaces when memory is short): not in the totals")
+        uncovered.append(msg("cuDNN convolution workspaces (chosen per layer by cuDNN's heuristics; cuDNN falls back "
+                             "to algorithms with smaller workspaces when memory is short): not in the totals"))
     return MemoryResult(
         peak_allocated_bytes=st.peak_allocated,
         peak_reserved_bytes=st.peak_reserved,

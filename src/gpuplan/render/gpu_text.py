@@ -9,11 +9,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from rich.cells import cell_len
 from rich.console import Console
 from rich.table import Table
 
 from gpuplan.catalog.compat import CompatReport, version_key
 from gpuplan.catalog.types import GPU, Features
+from gpuplan.i18n import tr
 from gpuplan.render.console import fmt_bytes, fmt_num
 
 NA = "N/A"
@@ -26,7 +28,16 @@ class Section:
 
 
 def _yes(flag: bool, unknown: bool = False) -> str:
-    return "unknown" if unknown else ("yes" if flag else "no")
+    return tr("unknown") if unknown else (tr("yes") if flag else tr("no"))
+
+
+def _ljust(text: str, width: int) -> str:
+    """Pad to ``width`` terminal cells (a Chinese character takes two)."""
+    return text + " " * max(0, width - cell_len(text))
+
+
+def _rjust(text: str, width: int) -> str:
+    return " " * max(0, width - cell_len(text)) + text
 
 
 def _tflops(x: float | None, unit: str = "TFLOPS") -> str:
@@ -34,9 +45,15 @@ def _tflops(x: float | None, unit: str = "TFLOPS") -> str:
 
 
 def title_line(gpu: GPU) -> str:
-    target = (f"compute capability {gpu.compute_capability}" if gpu.compute_capability
-              else f"{gpu.gfx_target}" if gpu.gfx_target else "no CUDA compute capability")
-    return f"{gpu.name} - {gpu.vendor} {gpu.architecture}, {target} ({gpu.segment or 'unknown segment'})"
+    target = (tr("compute capability {cc}", cc=gpu.compute_capability) if gpu.compute_capability
+              else f"{gpu.gfx_target}" if gpu.gfx_target else tr("no CUDA compute capability"))
+    return tr("{name} - {vendor} {arch}, {target} ({segment})", name=gpu.name, vendor=gpu.vendor,
+              arch=gpu.architecture, target=target, segment=_segment(gpu.segment))
+
+
+def _segment(segment: str | None) -> str:
+    return {"consumer": tr("consumer"), "laptop": tr("laptop"), "workstation": tr("workstation"),
+            "datacenter": tr("datacenter"), "apple": tr("apple"), None: tr("unknown segment")}.get(segment, segment or "")
 
 
 def spec_section(gpu: GPU) -> Section:
@@ -46,42 +63,48 @@ def spec_section(gpu: GPU) -> Section:
     if gpu.bus_width_bits:
         mem.append(f"{gpu.bus_width_bits}-bit")
     mem.append(NA if gpu.bandwidth_gbs is None else f"{fmt_num(gpu.bandwidth_gbs, 1)} GB/s")
-    unit = {"NVIDIA": "SMs", "AMD": "CUs", "Intel": "Xe cores", "Apple": "GPU cores"}.get(gpu.vendor, "units")
-    units = [f"{gpu.sms} {unit}" if gpu.sms else f"{unit}: {NA}",
-             f"{gpu.cuda_cores} FP32 lanes" if gpu.cuda_cores else f"FP32 lanes: {NA}",
-             f"boost {fmt_num(gpu.boost_clock_mhz, 0)} MHz" if gpu.boost_clock_mhz else f"boost: {NA}"]
+    unit = {"NVIDIA": tr("SMs"), "AMD": tr("CUs"), "Intel": tr("Xe cores"),
+            "Apple": tr("GPU cores")}.get(gpu.vendor, tr("units"))
+    units = [tr("{n} {unit}", n=gpu.sms, unit=unit) if gpu.sms else f"{unit}: {NA}",
+             tr("{n} FP32 lanes", n=gpu.cuda_cores) if gpu.cuda_cores else tr("FP32 lanes: {x}", x=NA),
+             tr("boost {mhz} MHz", mhz=fmt_num(gpu.boost_clock_mhz, 0)) if gpu.boost_clock_mhz
+             else tr("boost: {x}", x=NA)]
     rows = [
-        ("Memory", ", ".join(mem)),
-        ("Compute units", ", ".join(units)),
+        (tr("Memory"), ", ".join(mem)),
+        (tr("Compute units"), ", ".join(units)),
         ("FP32", _tflops(gpu.fp32_tflops)),
-        ("FP16 (non-tensor)", _tflops(gpu.fp16_tflops)),
-        ("Tensor FP16, FP32 acc", _tflops(gpu.tensor_fp16_tflops)),
-        ("Tensor FP16, FP16 acc", _tflops(gpu.tensor_fp16_fp16acc_tflops)),
-        ("Tensor BF16", _tflops(gpu.tensor_bf16_tflops)),
+        (tr("FP16 (non-tensor)"), _tflops(gpu.fp16_tflops)),
+        (tr("Tensor FP16, FP32 acc"), _tflops(gpu.tensor_fp16_tflops)),
+        (tr("Tensor FP16, FP16 acc"), _tflops(gpu.tensor_fp16_fp16acc_tflops)),
+        (tr("Tensor BF16"), _tflops(gpu.tensor_bf16_tflops)),
         ("TF32 / FP8 / INT8", " / ".join([_tflops(gpu.tf32_tflops), _tflops(gpu.fp8_tflops),
                                           _tflops(gpu.int8_tops, "TOPS")])),
         ("TDP", NA if gpu.tdp_w is None else f"{fmt_num(gpu.tdp_w, 0)} W"),
-        ("Launch", f"{gpu.launch_date or NA}, "
-                   + (NA if gpu.launch_price_usd is None else f"${fmt_num(gpu.launch_price_usd, 0)}")),
+        (tr("Launch"), f"{gpu.launch_date or NA}, "
+                       + (NA if gpu.launch_price_usd is None else f"${fmt_num(gpu.launch_price_usd, 0)}")),
     ]
     if gpu.board:
-        rows.append(("Board", f"{gpu.board}; this entry is one of {gpu.devices_per_board} devices"))
-    return Section("Specs (dense rates)", tuple(rows))
+        rows.append((tr("Board"), tr("{board}; this entry is one of {n} devices", board=gpu.board,
+                                     n=gpu.devices_per_board)))
+    return Section(tr("Specs (dense rates)"), tuple(rows))
 
 
 def feature_section(f: Features) -> Section:
     u = set(f.unknown)
-    fp16 = _yes(f.fp16_math, "fp16_math" in u) + (f" ({f.fp16_math_note})" if f.fp16_math_note else "")
+    fp16 = _yes(f.fp16_math, "fp16_math" in u)
+    if f.fp16_math_note:
+        fp16 = tr("{value} ({note})", value=fp16, note=tr(f.fp16_math_note))
     rows = [
-        ("FP16 math", fp16),
-        ("Tensor cores", _yes(f.tensor_cores, "tensor_cores" in u)),
+        (tr("FP16 math"), fp16),
+        (tr("Tensor cores"), _yes(f.tensor_cores, "tensor_cores" in u)),
         ("BF16 / TF32 / FP8", " / ".join(_yes(getattr(f, k), k in u) for k in ("bf16", "tf32", "fp8"))),
-        ("INT8", f"dp4a {_yes(f.int8_dp4a)}, tensor {_yes(f.int8_tensor, 'int8_tensor' in u)}"),
-        ("Attention (SDPA)", f"flash {_yes(f.flash_attention)}, memory-efficient {_yes(f.mem_efficient_attention)}, "
-                             f"math {_yes(f.math_attention)}"),
+        ("INT8", tr("dp4a {dp4a}, tensor {tensor}", dp4a=_yes(f.int8_dp4a),
+                    tensor=_yes(f.int8_tensor, "int8_tensor" in u))),
+        (tr("Attention (SDPA)"), tr("flash {flash}, memory-efficient {mem}, math {math}", flash=_yes(f.flash_attention),
+                                    mem=_yes(f.mem_efficient_attention), math=_yes(f.math_attention))),
     ]
-    rows += [("Note", n) for n in f.notes]
-    return Section("Features", tuple(rows))
+    rows += [(tr("Note"), tr(n)) for n in f.notes]
+    return Section(tr("Features"), tuple(rows))
 
 
 def _variant_summary(c: CompatReport) -> str:
@@ -89,59 +112,66 @@ def _variant_summary(c: CompatReport) -> str:
     vs = [v for v in c.pytorch_official.variants if v.platform == "linux-x86_64-pip"]
     for v in sorted(vs, key=lambda v: version_key(v.cuda)):
         tag = "cu" + "".join(str(p) for p in version_key(v.cuda)[:2])
-        end = v.last or "current"
+        end = v.last or tr("current")
         parts.append(f"{tag} {v.first}" + ("" if v.first == end else f"-{end}") + (" (PTX JIT)" if v.ptx_only else ""))
-    return ", ".join(parts) or "none"
+    return tr(", ").join(parts) or tr("none")
 
 
 def compat_section(gpu: GPU, c: CompatReport) -> Section:
     rows: list[tuple[str, str]] = []
     tk = c.cuda_toolkit
     if gpu.cc_tuple is not None:
-        rng = f"{tk.min} to {tk.max or 'current (13.x)'}"
+        rng = tr("{lo} to {hi}", lo=tk.min, hi=tk.max or tr("current (13.x)"))
         if tk.last_driver_branch:
-            rng += f"; last driver branch {tk.last_driver_branch}"
-        rows.append(("CUDA toolkit", rng))
+            rng = tr("{range}; last driver branch {branch}", range=rng, branch=tk.last_driver_branch)
+        rows.append((tr("CUDA toolkit"), rng))
         if tk.toolkits:
             t = tk.toolkits[-1]
             win = (f"Windows >= {t.min_driver_windows}" if t.min_driver_windows
-                   else "Windows: not in the table (not bundled from CUDA 13.1)")
-            rows.append((f"Driver for CUDA {t.version}", f"Linux >= {t.min_driver_linux or NA}, {win}"))
+                   else tr("Windows: not in the table (not bundled from CUDA 13.1)"))
+            rows.append((tr("Driver for CUDA {version}", version=t.version),
+                         f"Linux >= {t.min_driver_linux or NA}, {win}"))
         pt = c.pytorch_official
-        rows.append(("PyTorch official", f"first {pt.first or NA}, last {pt.last or 'current'}"))
-        rows.append(("PyTorch Linux wheels", _variant_summary(c)))
+        rows.append((tr("PyTorch official"), tr("first {first}, last {last}", first=pt.first or NA,
+                                                last=pt.last or tr("current"))))
+        rows.append((tr("PyTorch Linux wheels"), _variant_summary(c)))
         if tk.max is not None:
-            rows.append(("PyTorch source build", f"<= {pt.newest_source_build or NA} ({pt.source_build_note})"))
-        rows += [("Note", n) for n in pt.notes]
+            rows.append((tr("PyTorch source build"), f"<= {pt.newest_source_build or NA} "
+                                                     + tr("({note})", note=tr(pt.source_build_note or ""))))
+        rows += [(tr("Note"), tr(n)) for n in pt.notes]
     tf = c.tensorflow
     if tf.supported or tf.last:
-        tf_text = f"official {tf.first or '?'} to {'current' if tf.supported else tf.last}"
-        tf_text += f"; {tf.note}" if tf.note else ""
+        tf_text = tr("official {first} to {last}", first=tf.first or "?", last=tr("current") if tf.supported else tf.last)
+        if tf.note:
+            tf_text = tr("{a}; {b}", a=tf_text, b=tr(tf.note))
     else:
-        tf_text = tf.note or "no official binary"
+        tf_text = tr(tf.note) if tf.note else tr("no official binary")
     rows.append(("TensorFlow", tf_text))
     jx = c.jax
     if jx.supported:
-        jax_text = f"supported: {jx.install}" + (f"; {jx.note}" if jx.note else "")
+        jax_text = tr("supported: {install}", install=jx.install)
+        if jx.note:
+            jax_text = tr("{a}; {b}", a=jax_text, b=tr(jx.note))
     elif jx.install:
-        jax_text = f"{jx.install}" + (f" ({jx.note})" if jx.note else "")
+        jax_text = f"{jx.install}" + (tr(" ({note})", note=tr(jx.note)) if jx.note else "")
     else:
-        jax_text = jx.note or "no official wheels"
+        jax_text = tr(jx.note) if jx.note else tr("no official wheels")
     rows.append(("JAX", jax_text))
     if c.rocm.applicable:
-        rows.append(("ROCm (Linux)", c.rocm.linux or NA))
+        rows.append(("ROCm (Linux)", tr(c.rocm.linux) if c.rocm.linux else NA))
         if c.rocm.windows:
             rows.append(("ROCm (Windows)", c.rocm.windows))
-        rows.append(("PyTorch ROCm", c.rocm.pytorch_rocm or NA))
+        rows.append(("PyTorch ROCm", tr(c.rocm.pytorch_rocm) if c.rocm.pytorch_rocm else NA))
     if c.mps.applicable:
-        rows.append(("PyTorch MPS", f"from {c.mps.first_pytorch}, {c.mps.requirement}; {c.mps.note}"))
-    return Section("Compatibility", tuple(rows))
+        rows.append(("PyTorch MPS", tr("from {version}, {requirement}; {note}", version=c.mps.first_pytorch,
+                                       requirement=tr(c.mps.requirement or ""), note=tr(c.mps.note or ""))))
+    return Section(tr("Compatibility"), tuple(rows))
 
 
 def install_section(c: CompatReport) -> Section:
-    rows = [("Command", c.install.command or "none (see options)"), ("Why", c.install.explanation)]
-    rows += [("Option", o) for o in c.install.options]
-    return Section("Install", tuple(rows))
+    rows = [(tr("Command"), c.install.command or tr("none (see options)")), (tr("Why"), tr(c.install.explanation))]
+    rows += [(tr("Option"), tr(o)) for o in c.install.options]
+    return Section(tr("Install"), tuple(rows))
 
 
 def local_section(gpu: GPU, c: CompatReport) -> Section | None:
@@ -149,26 +179,28 @@ def local_section(gpu: GPU, c: CompatReport) -> Section | None:
     if lt is None:
         return None
     if not lt.available:
-        return Section("Local torch", (("torch", lt.note or "not installed"),))
+        return Section(tr("Local torch"), (("torch", tr(lt.note) if lt.note else tr("not installed")),))
     build = f"{lt.version}" + (f", CUDA {lt.cuda}" if lt.cuda else "") + (f", HIP {lt.hip}" if lt.hip else "")
-    verdict = {True: "yes", False: "no", None: "unknown"}[lt.supports_gpu]
-    rows = [("Build", build), ("Arch list", " ".join(lt.arch_list) or NA),
-            (f"Kernels for {gpu.name}", verdict + (f" ({lt.note})" if lt.note else ""))]
-    return Section("Local torch", tuple(rows))
+    verdict = {True: tr("yes"), False: tr("no"), None: tr("unknown")}[lt.supports_gpu]
+    if lt.note:
+        verdict = tr("{value} ({note})", value=verdict, note=tr(lt.note))
+    rows = [(tr("Build"), build), (tr("Arch list"), " ".join(lt.arch_list) or NA),
+            (tr("Kernels for {gpu}", gpu=gpu.name), verdict)]
+    return Section(tr("Local torch"), tuple(rows))
 
 
 def gpu_sections(gpu: GPU, feats: Features, compat: CompatReport, verdict: Sequence[str]) -> list[Section]:
-    sections = [Section("Verdict", tuple(("", v) for v in verdict)), spec_section(gpu), feature_section(feats),
-                compat_section(gpu, compat), install_section(compat)]
+    sections = [Section(tr("Verdict"), tuple(("", tr(v)) for v in verdict)), spec_section(gpu),
+                feature_section(feats), compat_section(gpu, compat), install_section(compat)]
     local = local_section(gpu, compat)
     if local:
         sections.append(local)
-    src = [("Specs", "; ".join(gpu.sources))]
+    src = [(tr("Specs"), "; ".join(gpu.sources))]
     if gpu.notes:
-        src.append(("Notes", gpu.notes))
+        src.append((tr("Notes"), gpu.notes))  # catalog data: the sources' own words, kept in English
     if compat.sources:
-        src.append(("Compatibility", ", ".join(compat.sources)))
-    sections.append(Section("Sources", tuple(src)))
+        src.append((tr("Compatibility"), ", ".join(compat.sources)))
+    sections.append(Section(tr("Sources"), tuple(src)))
     return sections
 
 
@@ -176,9 +208,9 @@ def render_sections_plain(title: str, sections: Sequence[Section]) -> str:
     lines = [title, ""]
     for s in sections:
         lines.append(s.title)
-        width = max((len(label) for label, _ in s.rows), default=0)
+        width = max((cell_len(label) for label, _ in s.rows), default=0)
         for label, value in s.rows:
-            lines.append(f"  {label.ljust(width)}  {value}".rstrip() if label else f"  {value}")
+            lines.append(f"  {_ljust(label, width)}  {value}".rstrip() if label else f"  {value}")
         lines.append("")
     return "\n".join(lines).rstrip() + "\n"
 
@@ -203,6 +235,13 @@ LIST_COLUMNS = ("Name", "Vendor", "Architecture", "CC/gfx", "Memory", "GB/s", "F
                 "Launch")
 
 
+def list_columns() -> list[str]:
+    """The column headers of `gpuplan gpus`, translated."""
+    names = {"Name": tr("Name"), "Vendor": tr("Vendor"), "Architecture": tr("Architecture"), "Memory": tr("Memory"),
+             "Launch": tr("Launch")}
+    return [names.get(c, c) for c in LIST_COLUMNS]
+
+
 def gpu_list_row(gpu: GPU) -> list[str]:
     return [
         gpu.name, gpu.vendor, gpu.architecture, gpu.compute_capability or gpu.gfx_target or "-",
@@ -212,19 +251,22 @@ def gpu_list_row(gpu: GPU) -> list[str]:
     ]
 
 
-LIST_FOOTNOTE = "* dense FP16/BF16 tensor TFLOPS with FP32 accumulate (what mixed-precision training uses)."
+def list_footer(n: int) -> str:
+    return tr("{n} GPUs. * dense FP16/BF16 tensor TFLOPS with FP32 accumulate (what mixed-precision training uses).",
+              n=n)
 
 
 def render_gpu_list_plain(gpus: Sequence[GPU]) -> str:
-    rows = [list(LIST_COLUMNS)] + [gpu_list_row(g) for g in gpus]
-    widths = [max(len(r[i]) for r in rows) for i in range(len(LIST_COLUMNS))]
+    rows = [list_columns()] + [gpu_list_row(g) for g in gpus]
+    widths = [max(cell_len(r[i]) for r in rows) for i in range(len(LIST_COLUMNS))]
     numeric = {4, 5, 6, 7, 8}
     out = []
     for r in rows:
-        cells = [c.rjust(w) if i in numeric else c.ljust(w) for i, (c, w) in enumerate(zip(r, widths, strict=True))]
+        cells = [_rjust(c, w) if i in numeric else _ljust(c, w)
+                 for i, (c, w) in enumerate(zip(r, widths, strict=True))]
         out.append("  ".join(cells).rstrip())
     out.append("")
-    out.append(f"{len(gpus)} GPUs. {LIST_FOOTNOTE}")
+    out.append(list_footer(len(gpus)))
     return "\n".join(out) + "\n"
 
 
@@ -233,9 +275,9 @@ def print_gpu_list(console: Console, gpus: Sequence[GPU]) -> None:
         console.file.write(render_gpu_list_plain(gpus))
         return
     table = Table(show_lines=False)
-    for i, col in enumerate(LIST_COLUMNS):
+    for i, col in enumerate(list_columns()):
         table.add_column(col, justify="right" if i in {4, 5, 6, 7, 8} else "left", no_wrap=i > 2)
     for g in gpus:
         table.add_row(*gpu_list_row(g))
     console.print(table)
-    console.print(f"{len(gpus)} GPUs. {LIST_FOOTNOTE}")
+    console.print(list_footer(len(gpus)))

@@ -25,6 +25,7 @@ from typing import Any
 from gpuplan.catalog.archlist import binary_supports, parse_arch_list
 from gpuplan.catalog.types import GPU
 from gpuplan.errors import GpuplanError
+from gpuplan.i18n import Msg, msg, msg_join
 from gpuplan.system.driver import DriverCheck, DriverVerdict, check_driver
 from gpuplan.system.host import HostInfo, collect_host
 from gpuplan.system.nvml import NvmlDevice, NvmlLib, NvmlSnapshot, NvmlStatus, query_nvml
@@ -175,18 +176,19 @@ def _advice_text(report: Any) -> str | None:
     install = report.get("install") if isinstance(report, dict) else getattr(report, "install", None)
     explanation = getattr(install, "explanation", None)
     if isinstance(explanation, str) and explanation.strip():
-        parts = [str(o).strip() for o in (explanation, *(getattr(install, "options", None) or ()))]
+        parts = [o if isinstance(o, Msg) else str(o).strip()
+                 for o in (explanation, *(getattr(install, "options", None) or ()))]
         command = getattr(install, "command", None)
         if command or getattr(install, "torch_version", None):
             parts = parts[:1]  # a concrete release: its explanation is the advice
-        text = " ".join(p if p.endswith(".") else p + "." for p in parts)
-        return f"{text} Run: {command}" if command else text
+        text = msg_join(" ", [p if p.endswith(".") else msg("{x}.", x=p) for p in parts])
+        return msg("{text} Run: {command}", text=text, command=command) if command else text
     for key in ("install", "install_advice", "advice", "fix"):
         value = report.get(key) if isinstance(report, dict) else getattr(report, key, None)
         if isinstance(value, str) and value.strip():
             return value.strip()
         if isinstance(value, list | tuple) and value and all(isinstance(v, str) for v in value):
-            return "; ".join(value)
+            return msg_join("; ", value)
     return None
 
 
@@ -227,9 +229,9 @@ def match_catalog(
     An ambiguous name is narrowed with NVML's memory size (RTX 3060 8GB vs 12GB).
     """
     if name is None:
-        return CatalogMatch(note="device name unavailable"), None
+        return CatalogMatch(note=msg("device name unavailable")), None
     if lookup is None:
-        return CatalogMatch(note="catalog not available"), None
+        return CatalogMatch(note=msg("catalog not available")), None
     candidates = [name]
     if name.upper().startswith("NVIDIA "):
         candidates.append(name[len("NVIDIA ") :])
@@ -242,14 +244,14 @@ def match_catalog(
                 ambiguous = list(getattr(err, "candidates", []))
             continue
         except Exception as err:  # a catalog bug must not take doctor down
-            return CatalogMatch(note=f"catalog lookup failed: {type(err).__name__}: {err}"), None
+            return CatalogMatch(note=msg("catalog lookup failed: {err}", err=f"{type(err).__name__}: {err}")), None
         return CatalogMatch(gpu.name, gpu.architecture, gpu.compute_capability), gpu
     if ambiguous:
         gpu = _narrow(name, ambiguous, memory_total_bytes, lookup)
         if gpu is not None:
             return CatalogMatch(gpu.name, gpu.architecture, gpu.compute_capability), gpu
-        return CatalogMatch(note="ambiguous in the gpuplan catalog: " + ", ".join(ambiguous)), None
-    return CatalogMatch(note="not in the gpuplan catalog"), None
+        return CatalogMatch(note=msg("ambiguous in the gpuplan catalog: {names}", names=", ".join(ambiguous))), None
+    return CatalogMatch(note=msg("not in the gpuplan catalog")), None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -265,47 +267,48 @@ def _build_name(tb: TorchBuild) -> str:
 
 
 def _nvml_findings(nvml: NvmlSnapshot) -> list[Finding]:
-    msg = nvml.message or nvml.status.value
+    text = nvml.message or nvml.status.value
     if nvml.status is NvmlStatus.NO_LIBRARY:
         return [
             Finding(
                 Level.WARN,
                 Check.NVML,
-                f"{msg}. This is a normal answer: PyTorch runs on the CPU here, and gpuplan still "
-                "predicts fit and speed for any GPU in its catalog (`gpuplan gpus` lists them).",
-                "If this machine has an NVIDIA GPU, install the NVIDIA driver; `nvidia-smi` should then "
-                "list the GPU.",
+                msg("{problem}. This is a normal answer: PyTorch runs on the CPU here, and gpuplan still predicts "
+                    "fit and speed for any GPU in its catalog (`gpuplan gpus` lists them).", problem=text),
+                msg("If this machine has an NVIDIA GPU, install the NVIDIA driver; `nvidia-smi` should then list "
+                    "the GPU."),
             )
         ]
     fixes: dict[NvmlStatus, tuple[Level, str | None]] = {
         NvmlStatus.BINDINGS_MISSING: (Level.WARN, "pip install nvidia-ml-py"),
         NvmlStatus.DRIVER_NOT_LOADED: (
             Level.WARN,
-            "Run `nvidia-smi` and check `dmesg | grep -i nvidia`; reinstall or rebuild the driver's kernel "
-            "module (often needed after a kernel update).",
+            msg("Run `nvidia-smi` and check `dmesg | grep -i nvidia`; reinstall or rebuild the driver's kernel "
+                "module (often needed after a kernel update)."),
         ),
         NvmlStatus.NO_PERMISSION: (
             Level.ERROR,
-            "Give your user access to /dev/nvidia* (e.g. the video group), or run in a container "
-            "started with GPU access.",
+            msg("Give your user access to /dev/nvidia* (e.g. the video group), or run in a container started with "
+                "GPU access."),
         ),
-        NvmlStatus.DRIVER_MISMATCH: (Level.ERROR, "Reboot (or reload the nvidia kernel modules)."),
+        NvmlStatus.DRIVER_MISMATCH: (Level.ERROR, msg("Reboot (or reload the nvidia kernel modules).")),
         NvmlStatus.ERROR: (Level.ERROR, None),
     }
     if nvml.status in fixes:
         level, fix = fixes[nvml.status]
-        return [Finding(level, Check.NVML, msg + ".", fix)]
+        return [Finding(level, Check.NVML, msg("{x}.", x=text), fix)]
     driver = nvml.driver_version or "N/A"
     cuda = nvml.cuda_driver_version or "N/A"
-    found = [Finding(Level.OK, Check.NVML, f"NVIDIA driver {driver} (supports CUDA up to {cuda}).")]
+    found = [Finding(Level.OK, Check.NVML, msg("NVIDIA driver {driver} (supports CUDA up to {cuda}).", driver=driver,
+                                               cuda=cuda))]
     if not nvml.devices:
         found.append(
             Finding(
                 Level.WARN,
                 Check.GPUS,
-                "The NVIDIA driver is installed but lists no GPU.",
-                "Check that the GPU is seated and powered and that `nvidia-smi` lists it; in a container, "
-                "start it with GPU access (e.g. `--gpus all`).",
+                msg("The NVIDIA driver is installed but lists no GPU."),
+                msg("Check that the GPU is seated and powered and that `nvidia-smi` lists it; in a container, start "
+                    "it with GPU access (e.g. `--gpus all`)."),
             )
         )
     return found
@@ -318,30 +321,28 @@ def _torch_findings(tb: TorchBuild, nvml: NvmlSnapshot) -> list[Finding]:
             Finding(
                 Level.ERROR,
                 Check.TORCH,
-                f"PyTorch cannot be imported ({tb.error}); gpuplan needs it to trace models.",
+                msg("PyTorch cannot be imported ({error}); gpuplan needs it to trace models.", error=tb.error),
                 "pip install torch",
             )
         ]
     if tb.error:
         return [Finding(Level.WARN, Check.TORCH, f"{_build_name(tb)}: {tb.error}.")]
-    cuda_hint = (
-        f" with CUDA X.Y ≤ {nvml.cuda_driver_version} (what the driver supports)"
+    command = "pip install torch --index-url https://download.pytorch.org/whl/cuXY"
+    cuda_fix = (
+        msg("Install a CUDA build: {command} with CUDA X.Y ≤ {cuda} (what the driver supports).", command=command,
+            cuda=nvml.cuda_driver_version)
         if nvml.cuda_driver_version
-        else ""
+        else msg("Install a CUDA build: {command}.", command=command)
     )
     if tb.hip and not tb.cuda:
         level = Level.WARN if has_gpus else Level.OK
-        fix = (
-            f"Install a CUDA build: pip install torch --index-url https://download.pytorch.org/whl/cuXY{cuda_hint}."
-            if has_gpus
-            else None
-        )
         return [
             Finding(
                 level,
                 Check.TORCH,
-                f"{_build_name(tb)} is a ROCm (HIP {tb.hip}) build; it cannot use NVIDIA GPUs.",
-                fix,
+                msg("{build} is a ROCm (HIP {hip}) build; it cannot use NVIDIA GPUs.", build=_build_name(tb),
+                    hip=tb.hip),
+                cuda_fix if has_gpus else None,
             )
         ]
     if not tb.cuda:
@@ -350,51 +351,53 @@ def _torch_findings(tb: TorchBuild, nvml: NvmlSnapshot) -> list[Finding]:
                 Finding(
                     Level.WARN,
                     Check.TORCH,
-                    f"{_build_name(tb)} is a CPU-only build: it cannot use the {len(nvml.devices)} NVIDIA "
-                    "GPU(s) of this machine.",
-                    f"Install a CUDA build: pip install torch --index-url "
-                    f"https://download.pytorch.org/whl/cuXY{cuda_hint}.",
+                    msg("{build} is a CPU-only build: it cannot use the {n} NVIDIA GPU(s) of this machine.",
+                        build=_build_name(tb), n=len(nvml.devices)),
+                    cuda_fix,
                 )
             ]
-        return [Finding(Level.OK, Check.TORCH, f"{_build_name(tb)} is a CPU-only build.")]
-    return [Finding(Level.OK, Check.TORCH, f"{_build_name(tb)} built with CUDA {tb.cuda}.")]
+        return [Finding(Level.OK, Check.TORCH, msg("{build} is a CPU-only build.", build=_build_name(tb)))]
+    return [Finding(Level.OK, Check.TORCH, msg("{build} built with CUDA {cuda}.", build=_build_name(tb),
+                                               cuda=tb.cuda))]
 
 
 def _driver_finding(dc: DriverCheck, tb: TorchBuild, nvml: NvmlSnapshot) -> Finding:
     build = f"{_build_name(tb)} (CUDA {dc.build_cuda})"
-    have = f"driver {dc.driver_version or 'N/A'}"
-    if nvml.cuda_driver_version:
-        have += f" (supports CUDA up to {nvml.cuda_driver_version})"
+    version = dc.driver_version or "N/A"
+    have = (msg("driver {version} (supports CUDA up to {cuda})", version=version, cuda=nvml.cuda_driver_version)
+            if nvml.cuda_driver_version else msg("driver {version}", version=version))
     need = f"≥ {dc.required_driver}" if dc.required_driver else f"≥ {dc.compat_floor}"
     if dc.verdict is DriverVerdict.OK:
-        return Finding(Level.OK, Check.DRIVER, f"The installed {have} is new enough for {build}.")
+        return Finding(Level.OK, Check.DRIVER, msg("The installed {have} is new enough for {build}.", have=have,
+                                                   build=build))
     if dc.verdict is DriverVerdict.UNKNOWN:
         return Finding(
             Level.WARN,
             Check.DRIVER,
-            f"Cannot tell whether the installed {have} is new enough for {build}: the driver version or "
-            f"CUDA {dc.build_cuda} is not in gpuplan's CUDA→driver table.",
+            msg("Cannot tell whether the installed {have} is new enough for {build}: the driver version or CUDA "
+                "{cuda} is not in gpuplan's CUDA→driver table.", have=have, build=build, cuda=dc.build_cuda),
         )
     if dc.verdict is DriverVerdict.MINOR_COMPAT:
         return Finding(
             Level.WARN,
             Check.DRIVER,
-            f"The installed {have} is older than CUDA {dc.build_cuda} wants ({need}); {build} runs through "
-            f"CUDA minor-version compatibility (driver ≥ {dc.compat_floor}), but kernels that need PTX JIT "
-            "compilation can fail.",
-            f"Update the NVIDIA driver to {need}.",
+            msg("The installed {have} is older than CUDA {cuda} wants ({need}); {build} runs through CUDA "
+                "minor-version compatibility (driver ≥ {floor}), but kernels that need PTX JIT compilation can "
+                "fail.", have=have, cuda=dc.build_cuda, need=need, build=build, floor=dc.compat_floor),
+            msg("Update the NVIDIA driver to {need}.", need=need),
         )
     older = (
-        f"a PyTorch wheel built for CUDA ≤ {nvml.cuda_driver_version}"
+        msg("a PyTorch wheel built for CUDA ≤ {cuda}", cuda=nvml.cuda_driver_version)
         if nvml.cuda_driver_version
-        else "a PyTorch wheel built for an older CUDA that this driver supports"
+        else msg("a PyTorch wheel built for an older CUDA that this driver supports")
     )
     return Finding(
         Level.ERROR,
         Check.DRIVER,
-        f"The NVIDIA driver is too old for {build}: it needs {need}, the installed {have}. "
-        "torch.cuda.is_available() will be False.",
-        f"Update the NVIDIA driver to {need}, or install {older} (a +cuXY variant your driver supports).",
+        msg("The NVIDIA driver is too old for {build}: it needs {need}, the installed {have}. "
+            "torch.cuda.is_available() will be False.", build=build, need=need, have=have),
+        msg("Update the NVIDIA driver to {need}, or install {older} (a +cuXY variant your driver supports).",
+            need=need, older=older),
     )
 
 
@@ -406,30 +409,29 @@ def _visible_devices_finding(host: HostInfo, nvml: NvmlSnapshot) -> Finding | No
         return Finding(
             Level.WARN,
             Check.VISIBLE_DEVICES,
-            f"CUDA_VISIBLE_DEVICES={cvd!r} hides every GPU from PyTorch.",
-            "unset CUDA_VISIBLE_DEVICES (or list the GPUs to use, e.g. CUDA_VISIBLE_DEVICES=0)",
+            msg("CUDA_VISIBLE_DEVICES={value} hides every GPU from PyTorch.", value=repr(cvd)),
+            msg("unset CUDA_VISIBLE_DEVICES (or list the GPUs to use, e.g. CUDA_VISIBLE_DEVICES=0)"),
         )
     return Finding(
-        Level.OK, Check.VISIBLE_DEVICES, f"CUDA_VISIBLE_DEVICES={cvd}: PyTorch sees only these GPUs."
+        Level.OK, Check.VISIBLE_DEVICES, msg("CUDA_VISIBLE_DEVICES={value}: PyTorch sees only these GPUs.", value=cvd)
     )
 
 
 def _kernel_fix(cc: tuple[int, int], tb: TorchBuild, advice: str | None) -> str:
     sm = "sm_{}{}".format(*cc)
-    source = f'build PyTorch from source with TORCH_CUDA_ARCH_LIST="{_cc_text(cc)}"'
+    source = msg('build PyTorch from source with TORCH_CUDA_ARCH_LIST="{cc}"', cc=_cc_text(cc))
     if advice:
-        return f"{advice} — or {source}."
+        return msg("{advice} — or {source}.", advice=advice, source=source)
     try:
         entries = parse_arch_list(list(tb.arch_list))
     except ValueError:
         entries = []
     oldest = min(((e.major, e.minor) for e in entries), default=None)
     if oldest is not None and cc < oldest:
-        return (
-            f"Install an older PyTorch release whose CUDA wheels include {sm}, or {source} "
-            f"using a CUDA toolkit that can still target {sm}."
-        )
-    return f"Install a PyTorch build (another release or +cuXY variant) whose arch list includes {sm}, or {source}."
+        return msg("Install an older PyTorch release whose CUDA wheels include {sm}, or {source} using a CUDA "
+                   "toolkit that can still target {sm}.", sm=sm, source=source)
+    return msg("Install a PyTorch build (another release or +cuXY variant) whose arch list includes {sm}, or "
+               "{source}.", sm=sm, source=source)
 
 
 def _gpu_check(
@@ -446,8 +448,8 @@ def _gpu_check(
             Finding(
                 Level.WARN,
                 Check.CATALOG,
-                f"{label} is {match.note}; fit and speed predictions need its specs.",
-                "Describe the card with --gpu-spec FILE (run `gpuplan gpus` to list known GPUs).",
+                msg("{gpu} is {note}; fit and speed predictions need its specs.", gpu=label, note=match.note),
+                msg("Describe the card with --gpu-spec FILE (run `gpuplan gpus` to list known GPUs)."),
                 dev.index,
             )
         )
@@ -459,10 +461,11 @@ def _gpu_check(
         kernels = KernelSupport.NOT_APPLICABLE
     elif cc is None or not tb.arch_list:
         kernels = KernelSupport.UNKNOWN
-        why = "compute capability unknown" if cc is None else "the build's arch list is unknown"
+        why = msg("compute capability unknown") if cc is None else msg("the build's arch list is unknown")
         findings.append(
             Finding(
-                Level.WARN, Check.KERNELS, f"{label}: cannot check torch kernels ({why}).", None, dev.index
+                Level.WARN, Check.KERNELS, msg("{gpu}: cannot check torch kernels ({why}).", gpu=label, why=why),
+                None, dev.index
             )
         )
     else:
@@ -481,9 +484,9 @@ def _gpu_check(
                 Finding(
                     Level.ERROR,
                     Check.KERNELS,
-                    f"{label}: this build ({_build_name(tb)}) has no kernels for {sm} "
-                    f"(compute capability {_cc_text(cc)}); it has {have}. PyTorch will fail on this GPU "
-                    "with 'no kernel image is available for execution on the device'.",
+                    msg("{gpu}: this build ({build}) has no kernels for {sm} (compute capability {cc}); it has "
+                        "{have}. PyTorch will fail on this GPU with 'no kernel image is available for execution on "
+                        "the device'.", gpu=label, build=_build_name(tb), sm=sm, cc=_cc_text(cc), have=have),
                     _kernel_fix(cc, tb, advice),
                     dev.index,
                 )
@@ -494,9 +497,9 @@ def _gpu_check(
                 Finding(
                     Level.WARN,
                     Check.KERNELS,
-                    f"{label}: this build has no {sm} kernels ({have}); it runs by JIT-compiling PTX, so the "
-                    "first run is slow and some kernels may be missing or slower.",
-                    f"Install a PyTorch build whose arch list includes {sm}.",
+                    msg("{gpu}: this build has no {sm} kernels ({have}); it runs by JIT-compiling PTX, so the "
+                        "first run is slow and some kernels may be missing or slower.", gpu=label, sm=sm, have=have),
+                    msg("Install a PyTorch build whose arch list includes {sm}.", sm=sm),
                     dev.index,
                 )
             )
@@ -506,7 +509,7 @@ def _gpu_check(
                 Finding(
                     Level.OK,
                     Check.KERNELS,
-                    f"{label}: the torch build has kernels for {sm}.",
+                    msg("{gpu}: the torch build has kernels for {sm}.", gpu=label, sm=sm),
                     None,
                     dev.index,
                 )

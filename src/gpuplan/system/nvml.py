@@ -22,6 +22,8 @@ import enum
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from gpuplan.i18n import msg
+
 __all__ = [
     "NvmlDevice",
     "NvmlLib",
@@ -44,16 +46,16 @@ class NvmlStatus(enum.StrEnum):
 
 # What each init failure means for the user, and what to do about it.
 _STATUS_TEXT: dict[NvmlStatus, str] = {
-    NvmlStatus.BINDINGS_MISSING: "the nvidia-ml-py package (module pynvml) is not installed, so NVIDIA "
-    "GPUs cannot be queried",
-    NvmlStatus.NO_LIBRARY: "no NVIDIA driver found (the NVML library libnvidia-ml is not installed); "
-    "no NVIDIA GPU can be used on this machine",
-    NvmlStatus.DRIVER_NOT_LOADED: "the NVIDIA driver is installed but not loaded (no GPU present, or the "
-    "kernel module failed to load)",
-    NvmlStatus.NO_PERMISSION: "no permission to talk to the NVIDIA driver",
-    NvmlStatus.DRIVER_MISMATCH: "the NVIDIA driver's kernel module and user-space library have different "
-    "versions (usually after a driver update without reboot)",
-    NvmlStatus.ERROR: "NVML failed",
+    NvmlStatus.BINDINGS_MISSING: msg("the nvidia-ml-py package (module pynvml) is not installed, so NVIDIA GPUs "
+                                     "cannot be queried"),
+    NvmlStatus.NO_LIBRARY: msg("no NVIDIA driver found (the NVML library libnvidia-ml is not installed); no NVIDIA "
+                               "GPU can be used on this machine"),
+    NvmlStatus.DRIVER_NOT_LOADED: msg("the NVIDIA driver is installed but not loaded (no GPU present, or the kernel "
+                                      "module failed to load)"),
+    NvmlStatus.NO_PERMISSION: msg("no permission to talk to the NVIDIA driver"),
+    NvmlStatus.DRIVER_MISMATCH: msg("the NVIDIA driver's kernel module and user-space library have different "
+                                    "versions (usually after a driver update without reboot)"),
+    NvmlStatus.ERROR: msg("NVML failed"),
 }
 
 # NVML error class name (pynvml builds one class per return code) -> status when nvmlInit fails.
@@ -66,11 +68,11 @@ _INIT_ERRORS: dict[str, NvmlStatus] = {
 
 # NVML error class name -> short reason shown next to an N/A field.
 _FIELD_ERRORS: dict[str, str] = {
-    "NVMLError_NotSupported": "not supported by this GPU/driver",
-    "NVMLError_FunctionNotFound": "not available in this driver version",
-    "NVMLError_NoPermission": "no permission",
-    "NVMLError_GpuIsLost": "GPU is lost (fell off the bus)",
-    "NVMLError_Unknown": "unknown NVML error",
+    "NVMLError_NotSupported": msg("not supported by this GPU/driver"),
+    "NVMLError_FunctionNotFound": msg("not available in this driver version"),
+    "NVMLError_NoPermission": msg("no permission"),
+    "NVMLError_GpuIsLost": msg("GPU is lost (fell off the bus)"),
+    "NVMLError_Unknown": msg("unknown NVML error"),
 }
 
 
@@ -172,10 +174,10 @@ def query_nvml(lib: NvmlLib | None = None) -> NvmlSnapshot:
         lib.nvmlInit()
     except Exception as err:  # NVMLError subclasses, or OSError from a broken library
         status = _INIT_ERRORS.get(_error_name(err), NvmlStatus.ERROR)
-        msg = _STATUS_TEXT[status]
+        text = _STATUS_TEXT[status]
         if status is NvmlStatus.ERROR:
-            msg = f"{msg}: {_reason(err)}"
-        return NvmlSnapshot(status, msg)
+            text = msg("{problem}: {reason}", problem=text, reason=_reason(err))
+        return NvmlSnapshot(status, text)
     try:
         return _query_initialised(lib)
     finally:
@@ -200,7 +202,7 @@ def _query_initialised(lib: NvmlLib) -> NvmlSnapshot:
     except Exception as err:
         return NvmlSnapshot(
             NvmlStatus.ERROR,
-            f"NVML could not count the GPUs: {_reason(err)}",
+            msg("NVML could not count the GPUs: {reason}", reason=_reason(err)),
             driver_version=driver,
             cuda_driver_version=cuda,
             unavailable=unavailable,

@@ -42,6 +42,7 @@ from torch import nn
 from torch._subclasses.fake_tensor import FakeTensorMode
 
 from gpuplan.errors import ModelBuildError, TraceError, UsageError
+from gpuplan.i18n import msg
 from gpuplan.trace.autocast import CudaAutocastPolicy
 from gpuplan.trace.kernels import TargetKernels
 from gpuplan.trace.recorder import Recorder
@@ -377,11 +378,12 @@ def trace_generate(w: Workload, profile: KernelProfile | None = None, *, every_s
     final_len = prompt + new - 1  # tokens in the cache after the last decode step
     if limit is not None and final_len > limit:
         if learned:
-            raise UsageError(f"prompt {prompt} + {new} new tokens needs {final_len} positions; {spec.name!r} has a "
-                             f"learned position table of {limit}.",
-                             hint=f"Keep --prompt-len + --new-tokens - 1 <= {limit}.")
-        warnings.append(f"prompt {prompt} + {new} new tokens exceeds the model's {limit} positions: it runs, but "
-                        "quality past the trained context is not assured")
+            raise UsageError(msg("prompt {prompt} + {new} new tokens needs {n} positions; {model} has a learned "
+                                 "position table of {limit}.", prompt=prompt, new=new, n=final_len,
+                                 model=repr(spec.name), limit=limit),
+                             hint=msg("Keep --prompt-len + --new-tokens - 1 <= {limit}.", limit=limit))
+        warnings.append(msg("prompt {prompt} + {new} new tokens exceeds the model's {limit} positions: it runs, but "
+                            "quality past the trained context is not assured", prompt=prompt, new=new, limit=limit))
     steps = new - 1  # decode forwards
     rec = Recorder()
     kernels = TargetKernels(profile, rec)
@@ -402,8 +404,9 @@ def trace_generate(w: Workload, profile: KernelProfile | None = None, *, every_s
     stream.copy(0, pre.start, Phase.SETUP, -pre.op_start - 1)
     stream.copy(pre.start, pre.end, Phase.PREFILL, op_shift["prefill"])
     assumptions: list[str] = [
-        f"model.generate(max_new_tokens={new}) on {w.batch} prompt(s) of {prompt} tokens, no padding: greedy "
-        "decoding (GenerationConfig defaults), the default DynamicCache, logits for the last position only",
+        msg("model.generate(max_new_tokens={new}) on {batch} prompt(s) of {prompt} tokens, no padding: greedy "
+            "decoding (GenerationConfig defaults), the default DynamicCache, logits for the last position only",
+            new=new, batch=w.batch, prompt=prompt),
     ]
     middle = 0
     if steps >= 1:
@@ -422,16 +425,17 @@ def trace_generate(w: Workload, profile: KernelProfile | None = None, *, every_s
         # the last step frees the pre-filled state: in the stream that is the previous step's state
         remap = {b: c for b, c in zip(last.slots_before, current, strict=True) if b is not None and c is not None}
         stream.copy(last.start, last.end, Phase.DECODE, op_shift["last"], remap)
-        spaced = f" ({middle} evenly spaced of {steps - 2})" if middle < steps - 2 else ""
-        assumptions.append(f"decode steps 2..{steps - 1} are replayed as their cache growth only{spaced}: each "
-                           "cache tensor reallocated one token longer by torch.cat, then the old one freed; their "
-                           "temporaries (freed within each step) are replayed for the first and the last decode step")
+        spaced = msg(" ({middle} evenly spaced of {n})", middle=middle, n=steps - 2) if middle < steps - 2 else ""
+        assumptions.append(msg("decode steps 2..{last} are replayed as their cache growth only{spaced}: each cache "
+                               "tensor reallocated one token longer by torch.cat, then the old one freed; their "
+                               "temporaries (freed within each step) are replayed for the first and the last decode "
+                               "step", last=steps - 1, spaced=spaced))
         if not prefilled_ok:
-            assumptions.append("the last decode step was traced on a cache built by a prefill at full length "
-                               "(a cache layer type gpuplan does not know)")
+            assumptions.append(msg("the last decode step was traced on a cache built by a prefill at full length "
+                                   "(a cache layer type gpuplan does not know)"))
     if gemv:
-        assumptions.append(f"batch-1 decode runs the {gemv} 4-bit Linear layers as bitsandbytes gemv_4bit on the "
-                           "packed weights (no dequantized copy)")
+        assumptions.append(msg("batch-1 decode runs the {n} 4-bit Linear layers as bitsandbytes gemv_4bit on the "
+                               "packed weights (no dequantized copy)", n=gemv))
 
     # ---- ops ----------------------------------------------------------------------------------------
     ops: list[OpRecord] = []
@@ -455,7 +459,8 @@ def trace_generate(w: Workload, profile: KernelProfile | None = None, *, every_s
             module_act[e.module] = module_act.get(e.module, 0) + e.nbytes
     uncovered = []
     if "math" in kernels.backends_used and profile.attention != "math":
-        uncovered.append("attention with a mask or dtype the fused kernels do not take: traced as the math backend")
+        uncovered.append(msg("attention with a mask or dtype the fused kernels do not take: traced as the math "
+                             "backend"))
     return GenerateTrace(
         workload_key=repr(w.with_batch(0)),
         batch=w.batch,

@@ -26,6 +26,7 @@ from torch import nn
 from torch._subclasses.fake_tensor import FakeTensorMode
 
 from gpuplan.errors import ModelBuildError, TraceError, UsageError
+from gpuplan.i18n import msg
 from gpuplan.trace.autocast import CudaAutocastPolicy
 from gpuplan.trace.hostconst import HostConstants, fakeify_host_tensors
 from gpuplan.trace.kernels import TargetKernels
@@ -339,7 +340,8 @@ def trace_workload(w: Workload, profile: KernelProfile | None = None) -> Trace:
             module_act[e.module] = module_act.get(e.module, 0) + e.nbytes
     uncovered = []
     if "math" in kernels.backends_used and profile.attention != "math":
-        uncovered.append("attention with a mask or dtype the fused kernels do not take: traced as the math backend")
+        uncovered.append(msg("attention with a mask or dtype the fused kernels do not take: traced as the math "
+                             "backend"))
     trace = Trace(
         workload_key=repr(w.with_batch(0)),
         batch=w.batch,
