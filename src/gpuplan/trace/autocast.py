@@ -162,8 +162,19 @@ class CudaAutocastPolicy:
         self.dtype = dtype
         self.caster = _Caster(dtype)
         self.lib: Any = None
+        self._clear_autocast_cache: Any = None
+
+    def _clear_caches(self) -> None:
+        self._clear_autocast_cache()
+        self.caster.cache.clear()
 
     def __enter__(self) -> CudaAutocastPolicy:
+        # torch.autocast clears its cast-weight cache when the outermost autocast block exits
+        # (torch/amp/autocast_mode.py: `if autocast_decrement_nesting() == 0: torch.clear_autocast_cache()`):
+        # the forward's block, and each checkpointed segment's recomputation in backward. Our cache
+        # follows the same rule, so recomputed fp16 weight copies live for one segment, not the step.
+        self._clear_autocast_cache = torch.clear_autocast_cache
+        torch.clear_autocast_cache = self._clear_caches
         self.lib = torch.library.Library("aten", "IMPL")
         cpu_ops = set(torch._C._dispatch_get_registrations_for_dispatch_key("AutocastCPU"))
         cuda_ops = set(torch._C._dispatch_get_registrations_for_dispatch_key("AutocastCUDA"))
@@ -187,6 +198,9 @@ class CudaAutocastPolicy:
 
     def __exit__(self, *exc: Any) -> None:
         self.caster.cache.clear()
+        if self._clear_autocast_cache is not None:
+            torch.clear_autocast_cache = self._clear_autocast_cache
+            self._clear_autocast_cache = None
         if self.lib is not None:
             self.lib._destroy()
             self.lib = None
