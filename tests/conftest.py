@@ -8,7 +8,7 @@ then review the diff like any code change.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -38,3 +38,15 @@ def golden(request: pytest.FixtureRequest) -> Callable[[str, str], None]:
         assert text == expected, f"output differs from {path} (`pytest --overwrite-golden` rewrites it)"
 
     return check
+
+
+@pytest.fixture(autouse=True)
+def _english_unless_asked(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Every test starts in English (a shell's GPUPLAN_LANG is ignored) and leaves no language behind
+    (``gpuplan ... --lang zh`` sets the process language)."""
+    from gpuplan.i18n import set_language
+
+    monkeypatch.delenv("GPUPLAN_LANG", raising=False)
+    set_language(None)
+    yield
+    set_language(None)
