@@ -158,7 +158,10 @@ def enable_checkpointing(model: nn.Module) -> int:
     otherwise each child of the block containers (Sequential/ModuleList of non-leaf modules) is
     wrapped with torch.utils.checkpoint (non-reentrant). Returns the number of checkpointed blocks."""
     if hasattr(model, "gradient_checkpointing_enable") and getattr(model, "supports_gradient_checkpointing", False):
-        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        if hasattr(model, "activation_checkpointing_enable"):  # transformers >= 5.x name
+            model.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False})
+        else:
+            model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
         return sum(1 for m in model.modules() if getattr(m, "gradient_checkpointing", False))
     count = 0
     for container in list(model.modules()):
