@@ -70,3 +70,7 @@ def base(live_server: GpuplanServer) -> str:
 def web() -> SimpleNamespace:
     """The helpers above: ``web.request``, ``web.post_json``, ``web.start``, ``web.stop``."""
     return SimpleNamespace(request=request, post_json=post_json, start=start, stop=stop)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "browser: end-to-end tests in headless Chromium (skipped locally without it)")

@@ -109,6 +109,14 @@ def log_ticks(lo: float, hi: float) -> list[float]:
     return out
 
 
+def fmt_bytes_auto(n: float) -> str:
+    """Bytes in the largest IEC unit that keeps the number at 1 or more (GiB, MiB, KiB, B)."""
+    for name, p in (("GiB", 30), ("MiB", 20), ("KiB", 10)):
+        if abs(n) >= 2**p:
+            return f"{n / 2**p:.2f} {name}"
+    return f"{int(n)} B"
+
+
 def fmt_tick(v: float) -> str:
     if v == 0:
         return "0"
@@ -145,7 +153,7 @@ def _open(chart_id: str, width: int, height: int, title: str, desc: str) -> str:
     cid = escape(chart_id, quote=True)
     return (f'<svg xmlns="http://www.w3.org/2000/svg" class="gp-chart" id="{cid}" viewBox="0 0 {width} {height}" '
             f'width="{width}" height="{height}" role="img" aria-labelledby="{cid}-title {cid}-desc" '
-            f'font-family="{escape(FONT, quote=True)}" style="max-width:100%;height:auto">'
+            f'font-family="{escape(FONT, quote=True)}" style="height:auto">'
             f'<title id="{cid}-title">{escape(title)}</title><desc id="{cid}-desc">{escape(desc)}</desc>'
             f'<rect width="{width}" height="{height}" fill="#fff"/>'
             + _t(12, 20, title, size=13, weight="600"))
@@ -241,12 +249,12 @@ def memory_breakdown_bar(breakdown: dict[str, int], capacity_bytes: int | None, 
     desc = tr("Device total {total} {unit}", total=fmt_tick(round(unit(total), 2)), unit=unit.name)
     if cap:
         desc += "; " + tr("capacity {cap} {unit}", cap=fmt_tick(round(unit(cap), 2)), unit=unit.name)
-    desc += ". " + "; ".join(f"{category_label(k)} {unit(v):.2f} {unit.name}" for k, v in items) + "."
+    desc += ". " + "; ".join(f"{category_label(k)} {fmt_bytes_auto(v)}" for k, v in items) + "."
     # legend rows (laid out first to know the height)
     legend: list[str] = []
     lx, ly = left, top + 84
     for k, v in items:
-        label = f"{category_label(k)} {unit(v):.2f} {unit.name} ({100 * v / total:.0f}%)"
+        label = f"{category_label(k)} {fmt_bytes_auto(v)} ({100 * v / total:.0f}%)"
         w = 16 + text_width(label, 11) + 18
         if lx + w > width - right and lx > left:
             lx, ly = left, ly + 18
@@ -255,17 +263,16 @@ def memory_breakdown_bar(breakdown: dict[str, int], capacity_bytes: int | None, 
         lx += w
     height = int(ly + 16)
     out = [_open(chart_id, width, height, title, desc)]
-    sub = tr("device total {total} {unit}", total=f"{unit(total):.2f}", unit=unit.name)
+    sub = tr("device total {total}", total=fmt_bytes_auto(total))
     if cap:
         used = 100 * total / cap
-        sub += " · " + tr("{pct}% of the usable {cap} {unit}", pct=f"{used:.0f}", cap=f"{unit(cap):.2f}",
-                          unit=unit.name)
+        sub += " · " + tr("{pct}% of the usable {cap}", pct=f"{used:.0f}", cap=fmt_bytes_auto(cap))
     out.append(_t(12, 38, sub, size=11, fill=AXIS))
     x = float(left)
     for k, v in items:
         w = v / scale_max * bar_w
         out.append(f'<rect x="{x:.1f}" y="{top}" width="{max(w, 0.5):.1f}" height="30" fill="{_color(k)}">'
-                   f"<title>{escape(category_label(k))}: {unit(v):.2f} {unit.name}</title></rect>")
+                   f"<title>{escape(category_label(k))}: {fmt_bytes_auto(v)}</title></rect>")
         x += w
     for v in ticks:
         tx = f.x(v * unit.scale)
@@ -295,11 +302,12 @@ def _color(key: str) -> str:
 
 
 def memory_vs_batch(points: Sequence[tuple[int, int, bool | None]], capacity_bytes: int | None,
-                    max_batch: int | None, *, current_batch: int | None = None, title: str | None = None,
-                    chart_id: str = "sweep", width: int = 600, height: int = 300) -> str:
+                    max_batch: int | None, *, current_batch: int | None = None, max_batch_capped: bool = False,
+                    title: str | None = None, chart_id: str = "sweep", width: int = 600, height: int = 300) -> str:
     """Device memory (line) against batch size, the usable capacity (dashed) and the largest batch (marker).
 
     ``points`` are ``(batch, device_total_bytes, fits)``; green dots fit, red dots do not.
+    ``max_batch_capped``: the search stopped at ``max_batch`` before memory ran out.
     """
     title = title or tr("Memory vs batch size")
     pts = sorted(points)
@@ -316,7 +324,8 @@ def memory_vs_batch(points: Sequence[tuple[int, int, bool | None]], capacity_byt
     if cap:
         desc += " " + tr("Usable capacity {cap} {unit}.", cap=f"{unit(cap):.2f}", unit=unit.name)
     if max_batch is not None:
-        desc += " " + tr("Largest batch that fits: {n}.", n=max_batch)
+        desc += " " + (tr("Every batch up to {n} fits (the search stops there).", n=max_batch) if max_batch_capped
+                       else tr("Largest batch that fits: {n}.", n=max_batch))
     out = [_open(chart_id, width, height, title, desc),
            _axes(f, x_ticks, y_ticks, tr("batch size (samples per step)"),
                  tr("device memory ({unit})", unit=unit.name))]
@@ -337,9 +346,11 @@ def memory_vs_batch(points: Sequence[tuple[int, int, bool | None]], capacity_byt
         mx = f.x(max_batch)
         out.append(f'<line x1="{mx:.1f}" y1="{f.top:.1f}" x2="{mx:.1f}" y2="{f.bottom:.1f}" stroke="{FITS}" '
                    'stroke-width="1.5" stroke-dasharray="3 3"/>')
-        label = tr("largest batch {n}", n=max_batch)
+        label = (tr("search stops at batch {n}", n=max_batch) if max_batch_capped
+                 else tr("largest batch {n}", n=max_batch))
         anchor = "end" if mx > f.left + f.width * 0.6 else "start"
-        out.append(_t(mx + (-5 if anchor == "end" else 5), f.top + 12, label, size=10, anchor=anchor, fill=FITS,
+        # at the bottom: the curve is high where it meets the capacity, so the label stays clear of it
+        out.append(_t(mx + (-5 if anchor == "end" else 5), f.bottom - 8, label, size=10, anchor=anchor, fill=FITS,
                       weight="600"))
     if current_batch is not None and current_batch <= x_hi:
         near = min(pts, key=lambda p: abs(p[0] - current_batch))
@@ -398,8 +409,8 @@ def memory_timeline(points: Sequence[tuple[int, str, int, int]], *, limit_bytes:
     out.append(f'<path d="{alloc} {base}" fill="{LINE}" fill-opacity="0.35" stroke="{LINE}" stroke-width="1.5"/>')
     out.append(f'<path d="{res}" fill="none" stroke="#E69F00" stroke-width="1.5"/>')
     if limit and not show_limit:
-        out.append(_t(12, 36, tr("capacity less CUDA context: {cap} {unit} (above the chart)",
-                                 cap=f"{unit(limit):.1f}", unit=unit.name), size=10, fill=CAPACITY))
+        out.append(_t(12, 36, tr("capacity less CUDA context: {cap} (above the chart)", cap=fmt_bytes_auto(limit)),
+                      size=10, fill=CAPACITY))
     if show_limit:
         ly = f.y(unit(limit))
         out.append(f'<line x1="{f.left:.1f}" y1="{ly:.1f}" x2="{f.right:.1f}" y2="{ly:.1f}" stroke="{CAPACITY}" '

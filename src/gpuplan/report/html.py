@@ -16,6 +16,7 @@ from typing import Any
 
 from gpuplan.api import FitResult
 from gpuplan.i18n import current_language, tr
+from gpuplan.memory.batch import MAX_BATCH
 from gpuplan.render import charts
 from gpuplan.render.console import fmt_bytes
 from gpuplan.render.jsonout import to_jsonable
@@ -45,7 +46,7 @@ h3{font-size:1rem;margin:16px 0 6px}
 .table-wrap{overflow-x:auto}
 table{border-collapse:collapse;font-size:14px;margin:4px 0}
 th,td{padding:4px 10px;border-bottom:1px solid var(--line);text-align:right;white-space:nowrap}
-th{background:var(--soft);font-weight:600}
+th{background:var(--soft);font-weight:600;white-space:normal;vertical-align:bottom}
 th:first-child,td:first-child{text-align:left}
 .badge{display:inline-block;padding:0 8px;border-radius:10px;font-weight:600;font-size:13px}
 .badge.ok{background:#dafbe1;color:var(--ok)}
@@ -54,9 +55,9 @@ th:first-child,td:first-child{text-align:left}
 .verdict{font-size:1.05rem;margin:4px 0 10px}
 .charts{display:grid;grid-template-columns:repeat(auto-fill,minmax(460px,1fr));gap:14px}
 figure{margin:0;padding:8px;border:1px solid var(--line);border-radius:6px;background:#fff;min-width:0}
-figure svg{display:block;width:100%;height:auto}
+figure svg{display:block;width:100%;max-width:100%;height:auto}
 figure.wide{grid-column:1/-1}
-figure.wide svg{max-width:1000px}
+figure.wide svg{max-width:900px}
 figure table{width:100%}
 figcaption{font-size:13px;color:var(--muted);margin-top:4px}
 .na{color:var(--muted);font-style:italic}
@@ -113,12 +114,13 @@ def gpu_charts(data: ReportData, index: int) -> dict[str, str]:
     slug = _slug(index)
     m = r.memory
     out = {"breakdown": charts.memory_breakdown_bar(m.breakdown, m.capacity_bytes, device_total_bytes=m.device_total_bytes,
-                                                    chart_id=f"{slug}-breakdown", width=1000)}
+                                                    chart_id=f"{slug}-breakdown", width=680)}
     sweep = data.sweep_for(r.gpu.name)
     if sweep is not None:
         out["sweep"] = charts.memory_vs_batch(
             [(p.batch, p.device_total_bytes, p.fits) for p in sweep.points], sweep.capacity_bytes,
-            sweep.max_batch_size, current_batch=sweep.current_batch, chart_id=f"{slug}-sweep")
+            sweep.max_batch_size, current_batch=sweep.current_batch, chart_id=f"{slug}-sweep",
+            max_batch_capped=sweep.max_batch_size is not None and sweep.max_batch_size >= MAX_BATCH)
     limit = None if m.capacity_bytes is None else m.capacity_bytes - m.context_bytes
     out["timeline"] = charts.memory_timeline(
         [(p.event, p.phase, p.allocated_bytes, p.reserved_bytes) for p in m.timeline], limit_bytes=limit,

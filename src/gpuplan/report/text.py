@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from gpuplan.api import FitResult
 from gpuplan.i18n import tr
+from gpuplan.memory.batch import MAX_BATCH
 from gpuplan.report.data import BatchSweep, ReportData
 
 BREAKDOWN_ORDER = ["parameters", "buffers", "gradients", "optimizer_state", "activations", "temporaries", "inputs",
@@ -38,7 +39,9 @@ def sweep_caption(s: BatchSweep) -> str:
     how = tr("checked with a real trace") if s.max_batch_checked else tr("from the batch model")
     text = tr("Device memory (context included) at each batch size, from real traces at batches {traced}; "
               "dashed: usable capacity.", traced=", ".join(str(b) for b in s.traced_batches))
-    if s.max_batch_size is not None:
+    if s.max_batch_size is not None and s.max_batch_size >= MAX_BATCH:
+        text += " " + tr("Every batch up to {n} fits (the search stops there).", n=s.max_batch_size)
+    elif s.max_batch_size is not None:
         text += " " + tr("Largest batch {n} ({how}).", n=s.max_batch_size, how=how)
     text += " " + tr("Near the limit the allocator frees its cache, so the curve bends before it crosses.")
     return text
@@ -50,5 +53,5 @@ def largest_batch_cell(data: ReportData, r: FitResult) -> str:
         return str(r.max_batch_size)
     sweep = data.sweep_for(r.gpu.name)
     if sweep is not None and sweep.max_batch_size is not None:
-        return f"≈{sweep.max_batch_size}"
+        return f"≥{sweep.max_batch_size}" if sweep.max_batch_size >= MAX_BATCH else f"≈{sweep.max_batch_size}"
     return ""
