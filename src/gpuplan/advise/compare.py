@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING, Any
 from gpuplan.catalog import prices as price_data
 from gpuplan.catalog.prices import PriceKind, PriceQuote, check_currency, load_prices, price_for
 from gpuplan.errors import UsageError
+from gpuplan.i18n import msg
 
 if TYPE_CHECKING:
     from gpuplan.api import FitResult, _TraceCache
@@ -150,11 +151,11 @@ def compare_info(r: FitResult, *, best_batch: int | None, common_batch: int | No
     sps_common = common_time.samples_per_second if common_time is not None else None
     step_common = common_time.step_seconds if common_time is not None else None
     if best_batch is None:
-        notes.append("does not fit even at batch 1")
+        notes.append(msg("does not fit even at batch 1"))
     elif fits_common is False:
-        notes.append(f"batch {common_batch} does not fit")
+        notes.append(msg("batch {b} does not fit", b=common_batch))
     if t_best is not None and t_best.step_seconds is None and t_best.na_reason:
-        notes.append(f"time N/A: {t_best.na_reason}")
+        notes.append(msg("time N/A: {reason}", reason=t_best.na_reason))
     epoch = t_best.epoch_seconds(dataset_size) if (t_best is not None and dataset_size) else None
 
     cost_per_hour = cost_per_epoch = per_unit = per_1k = per_device = None
@@ -167,11 +168,11 @@ def compare_info(r: FitResult, *, best_batch: int | None, common_batch: int | No
             if sps_best is not None and cost_per_hour:
                 per_unit = sps_best * 3600 / cost_per_hour
             if price.gpus_per_instance > 1:
-                notes.append(f"cheapest offer is a {price.gpus_per_instance}-GPU instance: costs are per GPU-hour")
+                notes.append(msg("cheapest offer is a {n}-GPU instance: costs are per GPU-hour", n=price.gpus_per_instance))
         else:
             per_device = price.price_per_device
             if price.devices_per_board > 1:
-                notes.append(f"price buys a board of {price.devices_per_board} GPUs; value uses the price per GPU")
+                notes.append(msg("price buys a board of {n} GPUs; value uses the price per GPU", n=price.devices_per_board))
             if sps_best is not None and per_device:
                 per_1k = sps_best / per_device * 1000
     return CompareInfo(
@@ -346,19 +347,20 @@ def compare_gpus(workload: Workload, gpus: Sequence[GPU], *, batch: int | None =
             if row.compare.price is None:
                 free = [q.offer for q in rows_src if q.catalog_name == row.fit.gpu.name and q.free_tier]
                 if free:
-                    row.compare.notes.append("no paid on-demand offer; free tier: " + ", ".join(free))
+                    row.compare.notes.append(msg("no paid on-demand offer; free tier: {offers}", offers=", ".join(free)))
     notes: list[str] = []
     limited_by = None
     if common is None:
-        notes.append("no GPU fits the model even at batch 1: no common batch")
+        notes.append(msg("no GPU fits the model even at batch 1: no common batch"))
     elif batch is None:
         limited_by = next((r.gpu.name for r in fits if best_batch_of(r, max_batch) == common), None)
         bests = sorted(b for b in (best_batch_of(r, max_batch) for r in fits) if b)
         if bests and common * 8 <= bests[len(bests) // 2]:
-            notes.append(f"the common batch {common} is small next to most GPUs' best batch (median "
-                         f"{bests[len(bests) // 2]}); --batch N compares at a larger batch (N/A where it does not fit)")
+            notes.append(msg("the common batch {b} is small next to most GPUs' best batch (median {median}); "
+                             "--batch N compares at a larger batch (N/A where it does not fit)", b=common,
+                             median=bests[len(bests) // 2]))
     if not any(q is not None for q in quotes.values()):
-        notes.append(f"no {kind.value} price for any of these GPUs")
+        notes.append(msg("no {kind} price for any of these GPUs", kind=kind.value))
     first = fits[0]
     return CompareResult(
         rows=sort_rows(rows, sort_key), model=first.model, mode=first.mode, precision=first.precision,

@@ -43,6 +43,7 @@ from gpuplan.catalog.prices import (
     load_prices,
 )
 from gpuplan.errors import UsageError
+from gpuplan.i18n import msg
 
 if TYPE_CHECKING:
     from gpuplan.api import FitResult
@@ -183,7 +184,7 @@ def buy_option(r: FitResult, q: PriceQuote, job: Job, today: dt.date) -> Option:
     sps, step = _speed(r) or (0.0, 0.0)
     notes = []
     if q.devices_per_board > 1:
-        notes.append(f"the price buys a board of {q.devices_per_board} GPUs; the time is for one of them")
+        notes.append(msg("the price buys a board of {n} GPUs; the time is for one of them", n=q.devices_per_board))
     return Option(kind=q.kind.value, gpu=r.gpu.name, offer=q.offer, price=q, price_date=q.date,
                   price_stale=q.is_stale(today), best_batch=int(r.max_batch_size or 0), samples_per_second=sps,
                   step_seconds=step, job_seconds=job_seconds(r, job), upfront_cost=q.price, hourly_cost=None,
@@ -198,24 +199,26 @@ def rent_option(r: FitResult, q: PriceQuote, job: Job, today: dt.date, budget: f
     hours = None if secs is None else secs / 3600
     notes = []
     if q.gpus_per_instance > 1 and q.free_tier:
-        notes.append(f"{q.gpus_per_instance} GPUs per session: the job uses one (multi-GPU scaling is not modelled)")
+        notes.append(msg("{n} GPUs per session: the job uses one (multi-GPU scaling is not modelled)",
+                         n=q.gpus_per_instance))
     elif q.gpus_per_instance > 1:
-        notes.append(f"{q.gpus_per_instance}-GPU instance: the job uses one GPU (multi-GPU scaling is not "
-                     f"modelled) and pays for {q.gpus_per_instance}")
+        notes.append(msg("{n}-GPU instance: the job uses one GPU (multi-GPU scaling is not modelled) and pays "
+                         "for {n}", n=q.gpus_per_instance))
     if q.terms is CloudTerms.SPOT:
-        notes.append("spot: can be preempted at any time")
+        notes.append(msg("spot: can be preempted at any time"))
     sessions = weeks = None
     if q.free_tier:
-        notes.append("free tier: the GPU is not guaranteed and limits change")
+        notes.append(msg("free tier: the GPU is not guaranteed and limits change"))
         if hours is not None and q.session_hours_limit:
             sessions = max(1, math.ceil(hours / q.session_hours_limit))
             if sessions > 1:
-                notes.append(f"needs {sessions} sessions of at most {q.session_hours_limit:g} h "
-                             "(checkpoint and resume)")
+                notes.append(msg("needs {n} sessions of at most {hours} h (checkpoint and resume)", n=sessions,
+                                 hours=f"{q.session_hours_limit:g}"))
         if hours is not None and q.weekly_hours_limit:
             weeks = max(1, math.ceil(hours / q.weekly_hours_limit))
             if weeks > 1:
-                notes.append(f"needs {weeks} weeks of the {q.weekly_hours_limit:g} h weekly quota")
+                notes.append(msg("needs {n} weeks of the {hours} h weekly quota", n=weeks,
+                                 hours=f"{q.weekly_hours_limit:g}"))
     return Option(kind=PriceKind.CLOUD.value, gpu=r.gpu.name, offer=q.offer, price=q, price_date=q.date,
                   price_stale=q.is_stale(today), best_batch=int(r.max_batch_size or 0), samples_per_second=sps,
                   step_seconds=step, job_seconds=secs, upfront_cost=None, hourly_cost=hourly,
@@ -328,7 +331,7 @@ def recommend(workload: Workload, *, budget: Money | None = None, scope: Scope |
     if gpus is not None:
         unpriced = [g.name for g in gpus if g.name not in wanted]
         if unpriced:
-            notes.append("no price for: " + ", ".join(unpriced))
+            notes.append(msg("no price for: {gpus}", gpus=", ".join(unpriced)))
     fits: dict[str, FitResult] = {}
     if candidates:
         results = fit_many(workload.with_batch(1), candidates, auto_batch=True, context_bytes=context_bytes,
@@ -337,8 +340,8 @@ def recommend(workload: Workload, *, budget: Money | None = None, scope: Scope |
     buy, rent, excluded = build_options(fits, quotes, job=job, budget=budget_value, today=day)
     model, mode, precision = workload.model, workload.mode.value, workload.precision.value
     if job.samples is None:
-        notes.append("no job given (--dataset-size, --epochs): ranked by speed and price, not by the job's "
-                     "time and cost")
+        notes.append(msg("no job given (--dataset-size, --epochs): ranked by speed and price, not by the job's "
+                           "time and cost"))
     return RecommendResult(model=model, mode=mode, precision=precision, job=job, budget=budget,
                            budget_converted=budget_value, budget_fx_date=budget_date, currency=ccy,
                            scope=scope.value, today=day.isoformat(), buy=buy, rent=rent, excluded=excluded,
