@@ -205,3 +205,70 @@ def fit(model: str, gpu: str = "RTX 3060 12GB", *, batch: int | str = 1, **optio
     gpus = resolve_gpus(gpu) if ("," in gpu or gpu.strip().lower() == "all") else [get_gpu(gpu)]
     res = fit_many(w, gpus, auto_batch=auto)
     return res[0] if len(res) == 1 and "," not in gpu and gpu.strip().lower() != "all" else res
+
+
+# --------------------------------------------------------------------------------------------------
+# The other questions, by model name (the CLI commands of the same names return these records)
+# --------------------------------------------------------------------------------------------------
+
+
+def _workload(model: str, batch: int, options: dict[str, Any]) -> Workload:
+    enums: dict[str, type[Mode] | type[Precision] | type[OptimizerKind]] = {
+        "mode": Mode, "precision": Precision, "optimizer": OptimizerKind}
+    for key, enum in enums.items():
+        if isinstance(options.get(key), str):
+            options[key] = enum(options[key])
+    return Workload(model=model, batch=batch, **options)
+
+
+def compare(model: str, gpus: str = "all", *, batch: int | None = None, **options: Any) -> Any:
+    """``gpuplan compare``: one row per GPU (fit, largest batch, speed, price, cost per epoch).
+
+    ``gpus`` is "a,b,c" or "all"; compare-specific keywords (reference, dataset_size, price_kind,
+    currency, sort, max_batch) go to :func:`gpuplan.advise.compare.compare_gpus`, the rest to ``Workload``."""
+    from gpuplan.advise.compare import compare_gpus
+
+    keys = ("reference", "dataset_size", "price_kind", "currency", "sort", "max_batch", "prices", "context_bytes")
+    kw = {k: options.pop(k) for k in keys if k in options}
+    return compare_gpus(_workload(model, batch or 1, options), resolve_gpus(gpus), batch=batch, **kw)
+
+
+def recommend(model: str, *, budget: str | None = None, **options: Any) -> Any:
+    """``gpuplan recommend``: GPUs to buy and cloud offers to rent, ranked by time and total cost.
+
+    ``budget`` like "300usd" or "1500cny"; scope, epochs, dataset_size, currency, include_spot go to
+    :func:`gpuplan.advise.recommend.recommend`, the rest to ``Workload``."""
+    from gpuplan.advise.recommend import recommend as _recommend
+    from gpuplan.catalog.prices import parse_budget
+
+    keys = ("scope", "epochs", "dataset_size", "currency", "include_spot", "prices", "context_bytes")
+    kw = {k: options.pop(k) for k in keys if k in options}
+    money = parse_budget(budget) if budget else None
+    return _recommend(_workload(model, options.pop("batch", 1), options), budget=money, **kw)
+
+
+def advise(model: str, gpu: str, **options: Any) -> Any:
+    """``gpuplan advise``: plans that fit and run fast on ``gpu``, best first, each re-predicted.
+
+    target_batch, finetune, top go to :func:`gpuplan.advise.advisor.advise`, the rest to ``Workload``."""
+    from gpuplan.advise.advisor import advise as _advise
+
+    keys = ("target_batch", "finetune", "top", "budget", "context_bytes", "currency", "jobs")
+    kw = {k: options.pop(k) for k in keys if k in options}
+    return _advise(_workload(model, options.pop("batch", 1), options), get_gpu(gpu), **kw)
+
+
+def plan(model: str, gpus: str = "8xA100-80G", *, nodes: int = 1, interconnect: str | None = None,
+         **options: Any) -> Any:
+    """``gpuplan plan``: DDP / ZeRO / FSDP2 / offload on a cluster, with engine config files.
+
+    target_batch, auto_batch, strategies go to :func:`gpuplan.plan.plan`, the rest to ``Workload``."""
+    from gpuplan.plan import cluster_for, parse_strategies
+    from gpuplan.plan import plan as _plan
+
+    kw: dict[str, Any] = {k: options.pop(k) for k in ("target_batch", "auto_batch", "context_bytes") if k in options}
+    strategies = options.pop("strategies", None)
+    if isinstance(strategies, str):
+        strategies = parse_strategies(strategies)
+    return _plan(_workload(model, options.pop("batch", 1), options), cluster_for(gpus, nodes=nodes,
+                 interconnect=interconnect), strategies, **kw)
