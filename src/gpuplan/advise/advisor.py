@@ -49,7 +49,7 @@ from gpuplan.advise.types import (
 from gpuplan.api import _summary, kernel_profile_for, precision_warnings
 from gpuplan.catalog import GPU, load_catalog
 from gpuplan.errors import GpuplanError, UsageError
-from gpuplan.memory.batch import MAX_BATCH, BatchScaler, largest_fitting_batch
+from gpuplan.memory.batch import MAX_BATCH, BatchFitSearch, BatchScaler
 from gpuplan.memory.context import context_for, usable_capacity
 from gpuplan.memory.predict import MemoryResult, fits_on, predict_memory
 from gpuplan.timing import TimeResult, predict_time
@@ -139,6 +139,24 @@ OFFLOAD = Technique(
     Risk.LOW, False, frozenset({Category.OPTIMIZER_STATE.value}))
 
 
+MIN_GAIN_SHARE = 0.05  # a technique acting only on state smaller than this share of the card is not combined
+
+
+def _little_to_gain(combo: tuple[Technique, ...], by_key: dict[frozenset[str], _Outcome]) -> bool:
+    """True when a technique of ``combo`` shrinks only persistent state (e.g. a lighter optimizer) and the
+    rest of the combination, as traced, keeps almost none of that state (e.g. LoRA's tiny optimizer state)."""
+    for t in combo:
+        if not t.shrinks or not t.shrinks <= set(_PERSISTENT):
+            continue
+        rest = by_key.get(frozenset(x.key for x in combo if x is not t))
+        if rest is None or rest.base_trace is None or rest.memory is None or not rest.memory.capacity_bytes:
+            continue
+        held = sum(rest.base_trace.bytes_by_category.get(c, 0) for c in t.shrinks)
+        if held < MIN_GAIN_SHARE * rest.memory.capacity_bytes:
+            return True
+    return False
+
+
 def _combine(techs: tuple[Technique, ...]) -> tuple[Technique, ...] | None:
     """The techniques sorted in their combination order, or None when two claim the same slot."""
     used: set[str] = set()
@@ -167,6 +185,12 @@ class _Search:
         self.pruned: list[Rejected] = []
         self.probes: list[_Outcome] = []
         self.evaluated = 0
+
+    def _largest(self, scaler: BatchScaler, cap: int) -> int:
+        """Largest micro-batch that fits (memory engine on batch-interpolated traces)."""
+        if self.capacity is None:
+            return cap
+        return BatchFitSearch(scaler).largest(self.gpu, max(0, self.capacity - self.context), cap=cap)
 
     # memory/time engines on one trace
     def _fits(self, t: Trace) -> bool:
@@ -213,18 +237,25 @@ class _Search:
             cats=", ".join(c.replace("_", " ") for c in cats), need=_size(floor), ctx=_size(self.context),
             cap=_size(self.capacity)))
 
-    def evaluate(self, techs: tuple[Technique, ...]) -> _Outcome:
+    def evaluate(self, techs: tuple[Technique, ...], *, learn: bool = False) -> _Outcome:
         out = _Outcome(techs)
         self.evaluated += 1
         w0 = self.workload_for(techs)
         wa = replace(w0, grad_accum=2) if self.accum_first else w0
         try:
+            if learn:
+                self._learn_batch1(wa)
             self._evaluate(out, w0, wa)
         except GpuplanError as e:
             out.error = e.message
             out.fits = False
         self.outcomes.append(out)
         return out
+
+    def _learn_batch1(self, wa: Workload) -> None:
+        """Do traces at batch 1 line up with those at batch 2 for this model (decided once, on the workload as
+        given, so every later candidate takes the same path whatever order they are traced in)?"""
+        self.batch1_affine = BatchScaler(self.traces, wa, b1=1, b2=2).affine
 
     def _evaluate(self, out: _Outcome, w0: Workload, wa: Workload) -> None:
         # Memory is affine in the batch event by event, so two traces give every batch. Traces at 1 and 2
@@ -242,8 +273,6 @@ class _Search:
                 max_micro = 1
             else:
                 scaler = BatchScaler(self.traces, wa, b1=1, b2=2)
-                if self.batch1_affine is None:
-                    self.batch1_affine = scaler.affine
                 if not scaler.affine:
                     scaler = BatchScaler(self.traces, wa)
         else:
@@ -261,8 +290,7 @@ class _Search:
                     return
                 max_micro = 1
         if scaler is not None:
-            sc = scaler
-            max_micro = max(2, largest_fitting_batch(lambda b: self._fits(sc.at(b)), start=2, cap=cap))
+            max_micro = max(2, self._largest(scaler, cap))
         out.max_micro = max_micro
         if not self.accumulates:
             micro, steps = max_micro, 1
@@ -551,21 +579,50 @@ def advise(workload: Workload, gpu: GPU, *, target_batch: int | None = None, fin
     target = target_batch if workload.mode is Mode.TRAIN or target_batch is not None else None
     search = _Search(workload, gpu, target=target, context_bytes=context_bytes)
 
-    def run(combo: tuple[Technique, ...]) -> _Outcome | None:
-        if search.evaluated >= budget:
-            return None
-        if any(o.key == frozenset(t.key for t in combo) for o in search.outcomes):
-            return None
+    def admit(combo: tuple[Technique, ...]) -> bool:
+        """Within the budget, not tried yet, and not hopeless by the persistent-state floor."""
+        if search.evaluated + len(pending) >= budget:
+            return False
+        key = frozenset(t.key for t in combo)
+        if any(o.key == key for o in search.outcomes) or any(frozenset(t.key for t in c) == key for c in pending):
+            return False
         rej = search.prune(combo) if combo else None
         if rej is not None:
             search.pruned.append(rej)
+            return False
+        return True
+
+    pending: list[tuple[Technique, ...]] = []
+
+    def run(combo: tuple[Technique, ...]) -> _Outcome | None:
+        if not admit(combo):
             return None
         if progress:
             progress(" + ".join(t.key for t in combo) or "the workload as given")
         return search.evaluate(combo)
 
-    baseline = run(())
-    assert baseline is not None
+    def run_wave(combos: list[tuple[Technique, ...]]) -> list[_Outcome]:
+        """Evaluate a wave of independent candidates; outcomes in the given order."""
+        pending.clear()
+        for c in combos:
+            if admit(c):
+                pending.append(c)
+        todo = list(pending)
+        pending.clear()
+        if progress and todo:
+            progress(", ".join(" + ".join(t.key for t in c) for c in todo))
+        # (tracing in forked worker processes is not possible: autograd refuses to run in a child forked after
+        # the parent ran a backward pass, and spawned workers would pay the imports again)
+        outs = [search.offload(c[:-1]) if c and c[-1] is OFFLOAD else search.evaluate(c) for c in todo]
+        for c, o in zip(todo, outs, strict=True):
+            if o.error is not None:
+                key = "cpu-offload" if c[-1] is OFFLOAD else " + ".join(t.key for t in c)
+                skipped.append(Skipped(key, Note.of("could not be applied to this model: {err}", err=o.error)))
+        return outs
+
+    if progress:
+        progress("the workload as given")
+    baseline = search.evaluate((), learn=True)
     if baseline.error is not None:
         raise UsageError(f"the workload as given cannot be traced: {baseline.error}")
     # target met in one micro-step as given: techniques that only trade speed for memory cannot help, and
@@ -573,38 +630,41 @@ def advise(workload: Workload, gpu: GPU, *, target_batch: int | None = None, fin
     roomy = target is not None and baseline.fits and baseline.accum == 1
     if roomy:
         search.accum_first = False
-    singles: list[_Outcome] = []
+    # single techniques in two waves; what goes in the second is decided after the first, so the result does
+    # not depend on the order (or the parallelism) in which a wave is traced
+    wave1: list[tuple[Technique, ...]] = []
+    wave2: list[tuple[Technique, Note]] = []
+    optimizer_seen = False
     for t in techs.singles:
         trades_speed_for_memory = t.key == "checkpointing" or (
             "precision" in t.groups and not t.fast and workload.mode is Mode.TRAIN)
         if roomy and trades_speed_for_memory:
             skipped.append(Skipped(t.key, Note.of("not needed: the target batch fits as given, and this only trades "
                                                   "speed for memory")))
-            continue
-        if t.risk.level >= Risk.HIGH.level and any(o.fits for o in search.outcomes):
-            skipped.append(Skipped(t.key, Note.of("not tried: it changes training a lot, and plans with smaller "
-                                                  "changes fit")))
-            continue
-        o = run((t,))
-        if o is not None:
-            singles.append(o)
-            if o.error is not None:
-                skipped.append(Skipped(t.key, Note.of("could not be applied to this model: {err}", err=o.error)))
-    # CPU offload (ZeRO-Offload) on this GPU, when memory is short and the optimizer keeps state
-    if workload.mode is Mode.TRAIN and baseline.max_micro == 0 and search.evaluated < budget:
+        elif "optimizer" in t.groups and optimizer_seen:
+            wave2.append((t, Note.of("not tried: another lighter optimizer was tried first, and plans fit")))
+        elif t.risk.level >= Risk.HIGH.level:
+            wave2.append((t, Note.of("not tried: it changes training a lot, and plans with smaller changes fit")))
+        else:
+            wave1.append((t,))
+        optimizer_seen = optimizer_seen or "optimizer" in t.groups
+    # CPU offload (ZeRO-Offload) on this GPU, when the workload does not fit at all and its optimizer keeps state
+    if workload.mode is Mode.TRAIN and baseline.max_micro == 0:
         rej = search.prune((OFFLOAD,))
         if workload.optimizer in (OptimizerKind.SGD, OptimizerKind.ADAFACTOR):
             skipped.append(Skipped("cpu-offload", Note.of("the optimizer keeps little state to offload")))
         elif rej is not None:
             search.pruned.append(rej)
         else:
-            o = search.offload()
-            if o.error is not None:
-                skipped.append(Skipped("cpu-offload", Note.of("could not be evaluated: {err}", err=o.error)))
+            wave1.append((OFFLOAD,))
     elif workload.mode is Mode.TRAIN:
         skipped.append(Skipped("cpu-offload", Note.of("not needed: the workload fits as given (with gradient "
-                                                      "accumulation where the target needs it)")
-                               if baseline.max_micro > 0 else Note.of("not evaluated: the search budget was spent")))
+                                                      "accumulation where the target needs it)")))
+    singles = [o for o in run_wave(wave1) if o.techniques[-1] is not OFFLOAD]
+    if any(o.fits for o in search.outcomes):
+        skipped += [Skipped(t.key, why) for t, why in wave2]
+    else:
+        singles += run_wave([(t,) for t, _ in wave2])
     # combinations
     ok = [o for o in singles if o.error is None]
     # memory savers: a larger largest micro-batch than as given (or, when nothing fits, less memory at batch 1)
@@ -621,24 +681,43 @@ def advise(workload: Workload, gpu: GPU, *, target_batch: int | None = None, fin
         if _combine((*stack, o.techniques[0])) is not None:
             stack.append(o.techniques[0])
     fast = [o.techniques[0] for o in ok if o.techniques[0].fast]
-    combos: list[tuple[Technique, ...]] = []
+    # greedy: a combination is tried while combining keeps paying off (a faster plan than any of its parts,
+    # or, while nothing fits, less memory); the lightest stack first when nothing fits yet
+    by_key = {o.key: o for o in search.outcomes}
 
-    def add(c: tuple[Technique, ...]) -> None:
+    def sps(o: _Outcome | None) -> float:
+        return (o.time.samples_per_second or 0.0) if o is not None and o.fits and o.time is not None else 0.0
+
+    def try_combo(c: tuple[Technique, ...], parts: list[tuple[Technique, ...]]) -> bool:
+        """Run ``c``; True when it beats every part (or fits where none did)."""
         cc = _combine(c)
-        if cc is not None and len(cc) > 1 and cc not in combos:
-            combos.append(cc)
+        if cc is None or len(cc) < 2:
+            return False
+        if _little_to_gain(cc, by_key):
+            return False
+        o = run(cc)
+        if o is None:
+            o = by_key.get(frozenset(t.key for t in cc))
+            if o is None:
+                return False
+        by_key[o.key] = o
+        best_part = max((sps(by_key.get(frozenset(t.key for t in p))) for p in parts), default=0.0)
+        return (o.fits and sps(o) > best_part) or (not any_fit() and o.error is None)
 
-    any_fit = any(o.fits for o in search.outcomes)
-    if not any_fit and stack:
-        add(tuple(stack) + tuple(fast[:1]))
-        add(tuple(stack))
+    def any_fit() -> bool:
+        return any(o.fits for o in search.outcomes)
+
+    if not any_fit() and stack:
+        try_combo(tuple(stack) + tuple(fast[:1]), [tuple(stack)])
     for f in fast[:1]:
-        for s in stack[:2]:
-            add((f, s))
+        for s_ in stack[:2]:
+            if not try_combo((f, s_), [(f,), (s_,)]):
+                break
     for k in range(2, len(stack) + 1):
-        add(tuple(stack[:k]) + tuple(fast[:1]))
-    for c in combos:
-        run(c)
+        head = tuple(stack[:k]) + tuple(fast[:1])
+        prev = tuple(stack[:k - 1]) + tuple(fast[:1])
+        if not try_combo(head, [prev, (stack[k - 1],)]):
+            break
     # last resort: a smaller input on top of the lightest stack
     if not any(o.fits for o in search.outcomes) and techs.last_resort is not None:
         lightest = tuple(stack) if stack else ()
