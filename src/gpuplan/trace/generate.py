@@ -420,6 +420,9 @@ def trace_generate(w: Workload, profile: KernelProfile | None = None, *, every_s
         stream.copy(last.start, last.end, Phase.DECODE, op_shift["last"])
     elif steps >= 3:
         last = traced["last"]
+        if not len(pre.slots_after) == len(first.slots_after) == len(last.slots_before) == len(last.slots_after):
+            raise TraceError(f"The KV cache of {spec.name!r} changes its layout between decode steps; gpuplan cannot "
+                             "replay its growth.", hint="Report the model; --new-tokens 3 or fewer traces every step.")
         current = _replay_growth(stream, rec, pre, first, last, steps, op_shift["first"])
         middle = len(_middle_steps(1, steps))
         # the last step frees the pre-filled state: in the stream that is the previous step's state
