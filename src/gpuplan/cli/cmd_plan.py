@@ -56,14 +56,15 @@ def write_files(plan_obj: object, out: Path) -> list[Path]:
 
 
 def run(args: argparse.Namespace) -> int:
+    from gpuplan.i18n import msg
     from gpuplan.plan import cluster_for, parse_strategies, plan
     from gpuplan.render.console import stdout_console
     from gpuplan.render.jsonout import dumps
 
     w, auto = workload_from_args(args)
     if args.target_batch is not None and (auto or args.batch != "1" or args.grad_accum != 1):
-        raise UsageError("--target-batch chooses the micro-batch and accumulation itself; leave out --batch and "
-                         "--grad-accum (or drop --target-batch).")
+        raise UsageError(msg("--target-batch chooses the micro-batch and accumulation itself; leave out --batch and "
+                             "--grad-accum (or drop --target-batch)."))
     cluster = cluster_for(args.gpus, nodes=args.nodes, interconnect=args.interconnect)
     strategies = parse_strategies(args.strategy)
     context = int(args.context_mib * 2**20) if args.context_mib is not None else None

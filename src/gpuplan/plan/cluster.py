@@ -20,6 +20,7 @@ from pathlib import Path
 from gpuplan.catalog import get_gpu
 from gpuplan.catalog.types import GPU
 from gpuplan.errors import UsageError
+from gpuplan.i18n import msg
 
 _DATA = Path(__file__).parent / "data"
 MAX_GPUS_PER_NODE = 16  # the largest single-node systems (DGX-2, HGX-2) hold 16 GPUs
@@ -121,13 +122,14 @@ def parse_gpus(text: str) -> tuple[int, str]:
     """``"8xA100-80G"`` -> (8, "A100-80G"); ``'2x"GTX 1080 Ti"'`` -> (2, "GTX 1080 Ti")."""
     m = _GPUS_RE.match(text or "")
     if not m:
-        raise UsageError(f"--gpus {text!r}: expected COUNTxGPU, e.g. 8xA100-80G, '4xRTX 3090' or 2x\"GTX 1080 Ti\".")
+        raise UsageError(msg("--gpus {text}: expected COUNTxGPU, e.g. 8xA100-80G, '4xRTX 3090' or 2x\"GTX 1080 Ti\".",
+                             text=repr(text)))
     count, name = int(m.group(1)), m.group(2).strip().strip("\"'")
     if not 1 <= count <= MAX_GPUS_PER_NODE:
-        raise UsageError(f"--gpus {text!r}: the GPU count per node must be 1 to {MAX_GPUS_PER_NODE} (got {count}); "
-                         "use --nodes N for more machines.")
+        raise UsageError(msg("--gpus {text}: the GPU count per node must be 1 to {max} (got {count}); use --nodes N "
+                             "for more machines.", text=repr(text), max=MAX_GPUS_PER_NODE, count=count))
     if not name:
-        raise UsageError(f"--gpus {text!r}: no GPU name after the count.")
+        raise UsageError(msg("--gpus {text}: no GPU name after the count.", text=repr(text)))
     return count, name
 
 
@@ -151,53 +153,56 @@ def cluster_for(gpus: str | tuple[int, GPU], *, nodes: int = 1, interconnect: st
     else:
         count, gpu = gpus
         if not 1 <= count <= MAX_GPUS_PER_NODE:
-            raise UsageError(f"GPUs per node must be 1 to {MAX_GPUS_PER_NODE} (got {count}).")
+            raise UsageError(msg("GPUs per node must be 1 to {max} (got {count}).", max=MAX_GPUS_PER_NODE,
+                                 count=count))
     if not isinstance(nodes, int) or isinstance(nodes, bool) or not 1 <= nodes <= MAX_NODES:
-        raise UsageError(f"--nodes {nodes}: must be an integer from 1 to {MAX_NODES}.")
+        raise UsageError(msg("--nodes {nodes}: must be an integer from 1 to {max}.", nodes=nodes, max=MAX_NODES))
     gl = gpu_links(gpu)
     all_choices = INTRA_CHOICES + INTER_CHOICES
     parts = [p.strip().lower() for p in (interconnect or "").split(",") if p.strip()]
     for p in parts:
         if p not in all_choices:
-            raise UsageError(f"--interconnect {p!r} is not a link we know; allowed: {', '.join(all_choices)} "
-                             "(one intra-node and/or one inter-node name, comma-separated).")
+            raise UsageError(msg("--interconnect {name} is not a link we know; allowed: {allowed} (one intra-node "
+                                 "and/or one inter-node name, comma-separated).", name=repr(p),
+                                 allowed=", ".join(all_choices)))
     intra_req = [p for p in parts if p in INTRA_CHOICES]
     inter_req = [p for p in parts if p in INTER_CHOICES]
     if len(intra_req) > 1 or len(inter_req) > 1:
-        raise UsageError(f"--interconnect {interconnect!r}: give at most one intra-node link ({', '.join(INTRA_CHOICES)}) "
-                         "and one inter-node link.")
+        raise UsageError(msg("--interconnect {value}: give at most one intra-node link ({intra}) and one inter-node "
+                             "link.", value=repr(interconnect), intra=", ".join(INTRA_CHOICES)))
     if inter_req and nodes == 1:
-        raise UsageError(f"--interconnect {inter_req[0]} links machines, but --nodes is 1; use --nodes 2 or more, "
-                         f"or an intra-node link: {', '.join(INTRA_CHOICES)}.")
+        raise UsageError(msg("--interconnect {name} links machines, but --nodes is 1; use --nodes 2 or more, or an "
+                             "intra-node link: {intra}.", name=inter_req[0], intra=", ".join(INTRA_CHOICES)))
     if intra_req and count == 1:
-        raise UsageError(f"--interconnect {intra_req[0]} links GPUs inside a machine, but there is 1 GPU per node; "
-                         "give more GPUs per node (e.g. --gpus 8x...) or an inter-node link (ib, ethernet) with --nodes.")
+        raise UsageError(msg("--interconnect {name} links GPUs inside a machine, but there is 1 GPU per node; give "
+                             "more GPUs per node (e.g. --gpus 8x...) or an inter-node link (ib, ethernet) with "
+                             "--nodes.", name=intra_req[0]))
     notes: list[str] = []
     pcie = links()[gl.pcie] if gl.pcie else None
     intra: Link | None = None
     want = intra_req[0] if intra_req else ("nvlink" if gl.nvlink else "pcie")
     if want == "nvlink":
         if not gl.nvlink:
-            raise UsageError(f"{gpu.name} has no NVLink in gpuplan's data; allowed for this GPU: pcie.",
-                             hint="NVLink figures come from the vendors' datasheets (see docs/plan.md).")
+            raise UsageError(msg("{gpu} has no NVLink in gpuplan's data; allowed for this GPU: pcie.", gpu=gpu.name),
+                             hint=msg("NVLink figures come from the vendors' datasheets (see docs/plan.md)."))
         intra = links()[gl.nvlink]
         if gl.nvlink_domain_gpus is not None and count > gl.nvlink_domain_gpus:
-            notes.append(f"NVLink joins at most {gl.nvlink_domain_gpus} {gpu.name} GPUs; with {count} per node the "
-                         "ring also crosses PCIe, which sets its rate")
+            notes.append(msg("NVLink joins at most {n} {gpu} GPUs; with {count} per node the ring also crosses PCIe, "
+                             "which sets its rate", n=gl.nvlink_domain_gpus, gpu=gpu.name, count=count))
             intra = pcie
     else:
         intra = pcie
     if count > 1 and intra is None:
-        notes.append(f"no PCIe figure for {gpu.name} ({gpu.vendor} {gpu.architecture}) in our data: communication "
-                     "time is N/A")
+        notes.append(msg("no PCIe figure for {gpu} ({vendor} {arch}) in our data: communication time is N/A",
+                         gpu=gpu.name, vendor=gpu.vendor, arch=gpu.architecture))
     inter: Link | None = None
     if nodes > 1:
         inter = _resolve_inter(inter_req[0] if inter_req else "ib", gl.inter_node)
         if not inter_req:
-            notes.append(f"between nodes: {inter.name} assumed (the fabric of the DGX generation of this GPU; "
-                         "set --interconnect ib-hdr|ib-ndr|eth-100g...)")
+            notes.append(msg("between nodes: {link} assumed (the fabric of the DGX generation of this GPU; set "
+                             "--interconnect ib-hdr|ib-ndr|eth-100g...)", link=inter.name))
     if count > 1 and not intra_req and gl.nvlink and intra is not None and intra.kind == "nvlink":
-        notes.append(f"inside a node: {intra.name} (the GPU has NVLink in our data; --interconnect pcie if yours "
-                     "are not linked)")
+        notes.append(msg("inside a node: {link} (the GPU has NVLink in our data; --interconnect pcie if yours are "
+                         "not linked)", link=intra.name))
     return Cluster(gpu=gpu, gpus_per_node=count, nodes=nodes, intra=intra if count > 1 else None, inter=inter,
                    host_memory=links()["host-ddr4-3200-8ch"], pcie=pcie, notes=tuple(notes))

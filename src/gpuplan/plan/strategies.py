@@ -32,6 +32,7 @@ from enum import StrEnum
 
 from gpuplan.catalog.types import GPU
 from gpuplan.errors import UsageError
+from gpuplan.i18n import msg
 from gpuplan.memory.predict import MemoryResult, predict_memory
 from gpuplan.plan.cluster import Cluster, cluster_for
 from gpuplan.plan.comm import Collective, CommItem, bytes_sent_per_rank, seconds
@@ -85,15 +86,15 @@ class Strategy(StrEnum):
 
 
 STRATEGY_TEXT = {
-    Strategy.DDP: "DDP: replicas, gradients all-reduced",
-    Strategy.ZERO1: "ZeRO-1: optimizer state sharded",
-    Strategy.ZERO2: "ZeRO-2: optimizer state and gradients sharded",
-    Strategy.ZERO3: "ZeRO-3: parameters, gradients and optimizer state sharded",
-    Strategy.FSDP2: "FSDP2 fully_shard (reshard after forward, ~ZeRO-3)",
-    Strategy.FSDP2_NO_RESHARD: "FSDP2 fully_shard, no reshard after forward (~ZeRO-2)",
-    Strategy.ZERO2_OFFLOAD: "ZeRO-2 + optimizer on the CPU (ZeRO-Offload)",
-    Strategy.ZERO3_OFFLOAD: "ZeRO-3 + optimizer and parameters on the CPU",
-    Strategy.FSDP2_OFFLOAD: "FSDP2 + CPUOffloadPolicy (parameters, gradients, optimizer on the CPU)",
+    Strategy.DDP: msg("DDP: replicas, gradients all-reduced"),
+    Strategy.ZERO1: msg("ZeRO-1: optimizer state sharded"),
+    Strategy.ZERO2: msg("ZeRO-2: optimizer state and gradients sharded"),
+    Strategy.ZERO3: msg("ZeRO-3: parameters, gradients and optimizer state sharded"),
+    Strategy.FSDP2: msg("FSDP2 fully_shard (reshard after forward, ~ZeRO-3)"),
+    Strategy.FSDP2_NO_RESHARD: msg("FSDP2 fully_shard, no reshard after forward (~ZeRO-2)"),
+    Strategy.ZERO2_OFFLOAD: msg("ZeRO-2 + optimizer on the CPU (ZeRO-Offload)"),
+    Strategy.ZERO3_OFFLOAD: msg("ZeRO-3 + optimizer and parameters on the CPU"),
+    Strategy.FSDP2_OFFLOAD: msg("FSDP2 + CPUOffloadPolicy (parameters, gradients, optimizer on the CPU)"),
 }
 
 _LOW = {Precision.AMP_BF16: Precision.BF16, Precision.AMP_FP16: Precision.FP16, Precision.BF16: Precision.BF16,
@@ -374,7 +375,7 @@ def _times(trace: Trace, gpu: GPU, precision: Precision, micro_batch: int) -> tu
     try:
         ot = op_times(arrays, gpu, precision, c)
     except RateMissingError as err:  # pragma: no cover - predict_time already returned N/A
-        return _Times(None, None, None), str(err)
+        return _Times(None, None, None), err.args[0] if err.args else str(err)
     m = arrays.phase == list(Phase).index(Phase.OPTIMIZER)
     work = float((ot.t_gpu[m] - arrays.launches[m] * c.kernel_seconds).sum())
     fixed = float((arrays.launches[m] * c.kernel_seconds).sum())
@@ -391,11 +392,11 @@ def _backward_pair(items: list[CommItem], n: int, gbs: float | None, link: str, 
     total = None if ag is None or rs is None else ag + rs
     exp = _exposed(total, window, seconds(Collective.REDUCE_SCATTER, last_bytes, n, gbs))
     items.append(CommItem(Collective.ALL_GATHER, ag_what, int(ag_bytes),
-                          int(bytes_sent_per_rank(Collective.ALL_GATHER, ag_bytes, n)), "micro-step", link, ag,
-                          "with backward, together with the gradient reduce-scatter", None))
-    items.append(CommItem(Collective.REDUCE_SCATTER, "gradients", int(rs_bytes),
-                          int(bytes_sent_per_rank(Collective.REDUCE_SCATTER, rs_bytes, n)), "micro-step", link, rs,
-                          f"with backward; {last_what} after it", exp))
+                          int(bytes_sent_per_rank(Collective.ALL_GATHER, ag_bytes, n)), msg("micro-step"), link, ag,
+                          msg("with backward, together with the gradient reduce-scatter"), None))
+    items.append(CommItem(Collective.REDUCE_SCATTER, msg("gradients"), int(rs_bytes),
+                          int(bytes_sent_per_rank(Collective.REDUCE_SCATTER, rs_bytes, n)), msg("micro-step"), link, rs,
+                          msg("with backward; {last} after it", last=last_what), exp))
     return exp
 
 
@@ -404,7 +405,7 @@ def _comm_plan(strategy: Strategy, cl: Cluster, lay: ModelLayout, trace: Trace, 
     """Collectives of one step: items, exposed seconds per micro-step, per step, CPU optimizer seconds."""
     n = cl.world_size
     gbs = cl.bus_gbs
-    link = " + ".join(x.name for x in (cl.intra, cl.inter) if x is not None) or "none (one GPU)"
+    link = " + ".join(x.name for x in (cl.intra, cl.inter) if x is not None) or msg("none (one GPU)")
     p_el, t_el = trace.param_count, trace.trainable_param_count
     c = trace.bytes_by_category.get(Category.PARAMETER.value, 0) / max(1, p_el)
     g_bytes = trace.bytes_by_category.get(Category.GRADIENT.value, 0)
@@ -424,61 +425,62 @@ def _comm_plan(strategy: Strategy, cl: Cluster, lay: ModelLayout, trace: Trace, 
     b = buckets_for(lay, t_el)
     if n > 1:
         if strategy is Strategy.DDP:
-            step.append(add(Collective.ALL_REDUCE, "gradients", g_bytes, "step",
-                            "with backward (bucketed); the last bucket after it; once per step (no_sync while "
-                            "accumulating)", t.bwd, min(DDP_BUCKET_CAP_BYTES, g_bytes)))
+            step.append(add(Collective.ALL_REDUCE, msg("gradients"), g_bytes, msg("step"),
+                            msg("with backward (bucketed); the last bucket after it; once per step (no_sync while "
+                                "accumulating)"), t.bwd, min(DDP_BUCKET_CAP_BYTES, g_bytes)))
         elif strategy.is_deepspeed:
-            gname = "gradients (16-bit)" if c < FP32 else "gradients"
+            gname = msg("gradients (16-bit)") if c < FP32 else msg("gradients")
             if strategy.zero_stage == 1:
-                step.append(add(Collective.REDUCE_SCATTER, gname, c * t_el, "step",
-                                "none: reduced after backward", None, None))
+                step.append(add(Collective.REDUCE_SCATTER, gname, c * t_el, msg("step"),
+                                msg("none: reduced after backward"), None, None))
             elif strategy.zero_stage == 2:
-                micro.append(add(Collective.REDUCE_SCATTER, gname, c * t_el, "micro-step",
-                                 "with backward (overlap_comm); the last reduce bucket after it", t.bwd,
+                micro.append(add(Collective.REDUCE_SCATTER, gname, c * t_el, msg("micro-step"),
+                                 msg("with backward (overlap_comm); the last reduce bucket after it"), t.bwd,
                                  b.reduce_bucket * c))
             else:
-                micro.append(add(Collective.ALL_GATHER, "parameters (forward)", c * p_el, "micro-step",
-                                 "with forward (prefetch); the first module's gather before it", t.fwd,
+                micro.append(add(Collective.ALL_GATHER, msg("parameters (forward)"), c * p_el, msg("micro-step"),
+                                 msg("with forward (prefetch); the first module's gather before it"), t.fwd,
                                  c * lay.largest_module_own_params))
                 micro.append(_backward_pair(items, n, gbs, link, c * p_el, c * t_el, t.bwd, b.reduce_bucket * c,
-                                            "parameters (backward)", "the last reduce bucket"))
+                                            msg("parameters (backward)"), msg("the last reduce bucket")))
             if strategy.zero_stage < 3:
-                step.append(add(Collective.ALL_GATHER, "updated parameters", c * t_el, "step",
-                                "none: after the optimizer step", None, None))
+                step.append(add(Collective.ALL_GATHER, msg("updated parameters"), c * t_el, msg("step"),
+                                msg("none: after the optimizer step"), None, None))
         else:  # FSDP2
             r = FP32 if master else c
             blocks = lay.block_count > 0
             unit = lay.largest_block_params if blocks else p_el
             root = lay.root_params if blocks else p_el
-            micro.append(add(Collective.ALL_GATHER, "parameters (forward)", c * p_el, "micro-step",
-                             "with forward (one unit prefetched); the first unit's gather before it", t.fwd,
+            micro.append(add(Collective.ALL_GATHER, msg("parameters (forward)"), c * p_el, msg("micro-step"),
+                             msg("with forward (one unit prefetched); the first unit's gather before it"), t.fwd,
                              c * max(unit, root)))
             if strategy is Strategy.FSDP2_NO_RESHARD:
-                micro.append(add(Collective.REDUCE_SCATTER, "gradients", r * t_el, "micro-step",
-                                 "with backward; the root unit's after it", t.bwd, r * root))
+                micro.append(add(Collective.REDUCE_SCATTER, msg("gradients"), r * t_el, msg("micro-step"),
+                                 msg("with backward; the root unit's after it"), t.bwd, r * root))
             else:
                 ag_b = c * (p_el - root) if blocks else c * p_el
                 micro.append(_backward_pair(items, n, gbs, link, ag_b, r * t_el, t.bwd, r * root,
-                                            "parameters (backward; the root stays gathered)", "the root unit's"))
+                                            msg("parameters (backward; the root stays gathered)"),
+                                            msg("the root unit's")))
     cpu_opt: float | None = 0.0
     if strategy.offload:
         pcie = cl.pcie.per_direction_gbs if cl.pcie else None
-        pname = cl.pcie.name if cl.pcie else "PCIe (N/A)"
+        pname = cl.pcie.name if cl.pcie else msg("PCIe (N/A)")
         host_gbs = cl.host_memory.per_direction_gbs
         s = FP32 if master else c
         if strategy is Strategy.ZERO2_OFFLOAD:
-            micro.append(add(Collective.DEVICE_TO_HOST, "gradient partition", c * t_el / n, "micro-step",
-                             "with backward", t.bwd, None, pname, pcie))
-            step.append(add(Collective.HOST_TO_DEVICE, "updated parameter partition", c * t_el / n, "step",
-                            "none: after the CPU optimizer step", None, None, pname, pcie))
+            micro.append(add(Collective.DEVICE_TO_HOST, msg("gradient partition"), c * t_el / n, msg("micro-step"),
+                             msg("with backward"), t.bwd, None, pname, pcie))
+            step.append(add(Collective.HOST_TO_DEVICE, msg("updated parameter partition"), c * t_el / n, msg("step"),
+                            msg("none: after the CPU optimizer step"), None, None, pname, pcie))
         else:
             pb = (c if strategy.is_deepspeed else s) * p_el / n
             gb = (c if strategy.is_deepspeed else s) * t_el / n
             both = None if t.fwd is None or t.bwd is None else t.fwd + t.bwd
-            micro.append(add(Collective.HOST_TO_DEVICE, "parameter shard (forward and backward)", 2 * pb,
-                             "micro-step", "with forward and backward", both, None, pname, pcie))
-            micro.append(add(Collective.DEVICE_TO_HOST, "gradient shard", gb, "micro-step", "with backward", t.bwd,
-                             None, pname, pcie))
+            micro.append(add(Collective.HOST_TO_DEVICE, msg("parameter shard (forward and backward)"), 2 * pb,
+                             msg("micro-step"), msg("with forward and backward"), both, None, pname, pcie))
+            micro.append(add(Collective.DEVICE_TO_HOST, msg("gradient shard"), gb, msg("micro-step"),
+                             msg("with backward"), t.bwd, None, pname, pcie))
         # CPU optimizer: memory-bound at the host's DRAM peak, shared by the node's GPU processes.
         # Bytes per trainable element: fp32 master read+write (8), fp32 gradient read (4), optimizer
         # state read+write (2 x its fp32 bytes). A lower bound: CPU Adam kernels reach less than peak.
@@ -492,44 +494,45 @@ def _comm_plan(strategy: Strategy, cl: Cluster, lay: ModelLayout, trace: Trace, 
 
 def _check_workload(w: Workload) -> None:
     if w.mode is not Mode.TRAIN:
-        raise UsageError(f"gpuplan plan covers training (--mode train); got --mode {w.mode}. "
-                         "For inference on one GPU use `gpuplan fit --mode infer`.")
+        raise UsageError(msg("gpuplan plan covers training (--mode train); got --mode {mode}. For inference on one "
+                             "GPU use `gpuplan fit --mode infer`.", mode=w.mode.value))
     if w.precision not in PLANNABLE_PRECISIONS:
-        raise UsageError(f"--precision {w.precision} is not planned for multi-GPU training yet; allowed: "
-                         + ", ".join(p.value for p in PLANNABLE_PRECISIONS) + ".")
+        raise UsageError(msg("--precision {precision} is not planned for multi-GPU training yet; allowed: {allowed}.",
+                             precision=w.precision.value,
+                             allowed=", ".join(p.value for p in PLANNABLE_PRECISIONS)))
 
 
 ASSUMPTIONS = [
-    "communication: ring collectives at the links' peak per-direction rate (all-reduce 2(N-1)/N x bytes, "
-    "reduce-scatter and all-gather (N-1)/N x bytes); NCCL reaches less and per-message latency is not "
-    "modelled, so communication times are lower bounds",
-    "activations per GPU are those of the traced single-GPU step at the same micro-batch",
-    "model loading is not counted: each process loading the full model on the CPU before sharding needs "
-    "that much host RAM too (meta-device / rank-0 loading avoids it)",
+    msg("communication: ring collectives at the links' peak per-direction rate (all-reduce 2(N-1)/N x bytes, "
+        "reduce-scatter and all-gather (N-1)/N x bytes); NCCL reaches less and per-message latency is not "
+        "modelled, so communication times are lower bounds"),
+    msg("activations per GPU are those of the traced single-GPU step at the same micro-batch"),
+    msg("model loading is not counted: each process loading the full model on the CPU before sharding needs "
+        "that much host RAM too (meta-device / rank-0 loading avoids it)"),
 ]
 
 
 def _strategy_assumptions(s: Strategy, master: bool) -> list[str]:
     out = []
     if s is Strategy.DDP:
-        out.append("DDP: gradient buckets of 25 MiB (bucket_cap_mb default), gradient_as_bucket_view=False (the "
-                   "default: the buckets hold a second copy of the gradients)")
+        out.append(msg("DDP: gradient buckets of 25 MiB (bucket_cap_mb default), gradient_as_bucket_view=False (the "
+                       "default: the buckets hold a second copy of the gradients)"))
     if s.is_deepspeed:
-        out.append("DeepSpeed: 16-bit parameters with fp32 master weights and optimizer state in the optimizer's "
-                   "partition" if master else "DeepSpeed: fp32 training (no fp16/bf16 block)")
+        out.append(msg("DeepSpeed: 16-bit parameters with fp32 master weights and optimizer state in the "
+                       "optimizer's partition") if master else msg("DeepSpeed: fp32 training (no fp16/bf16 block)"))
         if s.zero_stage == 3:
-            out.append("ZeRO-3: the largest module's parameters plus one prefetch bucket are gathered at a time; "
-                       "parameters under stage3_param_persistence_threshold stay unpartitioned (not modelled)")
+            out.append(msg("ZeRO-3: the largest module's parameters plus one prefetch bucket are gathered at a time; "
+                           "parameters under stage3_param_persistence_threshold stay unpartitioned (not modelled)"))
     if s.is_fsdp:
-        out.append("FSDP2: one fully_shard unit per transformer block, then the root; the running unit and one "
-                   "prefetched unit are gathered at a time, the root stays gathered from forward to backward")
+        out.append(msg("FSDP2: one fully_shard unit per transformer block, then the root; the running unit and one "
+                       "prefetched unit are gathered at a time, the root stays gathered from forward to backward"))
         if master:
-            out.append("FSDP2: MixedPrecisionPolicy(param_dtype=16-bit, reduce_dtype=float32): fp32 sharded "
-                       "parameters, 16-bit compute")
+            out.append(msg("FSDP2: MixedPrecisionPolicy(param_dtype=16-bit, reduce_dtype=float32): fp32 sharded "
+                           "parameters, 16-bit compute"))
     if s.offload:
-        out.append("offload: gradient copies to the CPU overlap backward; the CPU optimizer step and the "
-                   "parameter copies after it are not overlapped; the CPU step is memory-bound at one socket's "
-                   "DDR4-3200 x 8-channel peak (204.8 GB/s), a lower bound")
+        out.append(msg("offload: gradient copies to the CPU overlap backward; the CPU optimizer step and the "
+                       "parameter copies after it are not overlapped; the CPU step is memory-bound at one socket's "
+                       "DDR4-3200 x 8-channel peak (204.8 GB/s), a lower bound"))
     return out
 
 
@@ -568,7 +571,7 @@ def evaluate(strategy: Strategy, w: Workload, cl: Cluster, *, micro_batch: int, 
     if with_time:
         t, na = _times(trace, cl.gpu, prec, micro_batch)
         if na:
-            warnings.append(f"time N/A: {na}")
+            warnings.append(msg("time N/A: {reason}", reason=na))
     items, exp_micro, exp_step, cpu_opt = _comm_plan(strategy, cl, lay, trace, master, t, sl)
     p_bytes = trace.bytes_by_category.get(Category.PARAMETER.value, 0)
     c = p_bytes / max(1, trace.param_count)
@@ -637,8 +640,9 @@ def choose_batch(strategy: Strategy, w: Workload, cl: Cluster, trace_fn: TraceFn
 
     if target_batch is not None:
         if target_batch % n:
-            raise UsageError(f"--target-batch {target_batch} is not a multiple of the data-parallel size {n} "
-                             f"({cl.gpus_per_node} GPUs x {cl.nodes} nodes); allowed: multiples of {n}.")
+            raise UsageError(msg("--target-batch {b} is not a multiple of the data-parallel size {n} ({per} GPUs x "
+                                 "{nodes} nodes); allowed: multiples of {n}.", b=target_batch, n=n,
+                                 per=cl.gpus_per_node, nodes=cl.nodes))
         per_gpu = target_batch // n
         if fits(per_gpu, 1, real=True):  # no accumulation needed
             return per_gpu, 1
@@ -704,8 +708,8 @@ def parse_strategies(text: str | None) -> list[Strategy]:
         try:
             out.append(Strategy(key))
         except ValueError:
-            raise UsageError(f"--strategy {key!r} is unknown; allowed: all, "
-                             + ", ".join(s.value for s in Strategy) + ".") from None
+            raise UsageError(msg("--strategy {key} is unknown; allowed: {allowed}.", key=repr(key),
+                                 allowed=", ".join(["all", *(s.value for s in Strategy)]))) from None
     return out
 
 
@@ -716,7 +720,7 @@ def plan(w: Workload, cl: Cluster, strategies: list[Strategy] | None = None, *, 
 
     _check_workload(w)
     if target_batch is not None and target_batch <= 0:
-        raise UsageError(f"--target-batch {target_batch}: must be a positive integer.")
+        raise UsageError(msg("{flag} {value}: must be a positive integer.", flag="--target-batch", value=target_batch))
     fn = trace_fn or _default_trace_fn(kernel_profile_for(cl.gpu))
     results = []
     for s in strategies or list(Strategy):

@@ -6,15 +6,15 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from gpuplan.i18n import tr
+from gpuplan.i18n import msg, tr
 from gpuplan.plan.strategies import Plan, StrategyPlan
 from gpuplan.render.console import fmt_bytes
 
 _STATE_NAMES = {
-    "parameters": "parameters", "gradients": "gradients", "optimizer_state": "optimizer state",
-    "fp32_master_weights": "fp32 master weights", "ddp_gradient_buckets": "DDP gradient buckets",
-    "reduce_buckets": "reduce buckets", "gathered_parameters": "gathered parameters (transient)",
-    "unit_gradients": "unsharded unit gradients (transient)", "fp32_gradients": "fp32 gradients",
+    "parameters": msg("parameters"), "gradients": msg("gradients"), "optimizer_state": msg("optimizer state"),
+    "fp32_master_weights": msg("fp32 master weights"), "ddp_gradient_buckets": msg("DDP gradient buckets"),
+    "reduce_buckets": msg("reduce buckets"), "gathered_parameters": msg("gathered parameters (transient)"),
+    "unit_gradients": msg("unsharded unit gradients (transient)"), "fp32_gradients": msg("fp32 gradients"),
 }
 
 
@@ -52,11 +52,11 @@ def print_plan(p: Plan, console: Console) -> None:
                                    params=f"{p.param_count:,}", trainable=f"{p.trainable_param_count:,}",
                                    unit=p.block_class or tr("none found (root only)"))))
     t = Table(show_edge=False, box=None, pad_edge=False)
-    cols = (("strategy", "left"), ("micro×accum×GPUs", "right"), ("memory/GPU", "right"), ("fits", "center"),
-            ("host RAM/node", "right"), ("step", "right"), ("samples/s", "right"), ("comm exposed", "right"),
-            ("scaling", "right"))
+    cols = ((tr("strategy"), "left"), (tr("micro×accum×GPUs"), "right"), (tr("memory/GPU"), "right"),
+            (tr("fits"), "center"), (tr("host RAM/node"), "right"), (tr("step"), "right"), (tr("samples/s"), "right"),
+            (tr("comm exposed"), "right"), (tr("scaling"), "right"))
     for col, just in cols:
-        t.add_column(tr(col), justify=just)  # type: ignore[arg-type]
+        t.add_column(col, justify=just)  # type: ignore[arg-type]
     for s in p.strategies:
         mark = " *" if s.strategy == p.recommended else ""
         t.add_row(s.strategy + mark, f"{s.micro_batch}×{s.grad_accum}×{s.dp_size}={s.global_batch}",
@@ -73,15 +73,16 @@ def print_plan(p: Plan, console: Console) -> None:
         console.print("[red]" + escape(tr("no strategy fits: add GPUs, lower the micro-batch, use --checkpointing or "
                                           "a lower precision")) + "[/]")
     for n in p.notes:
-        console.print("  [dim]" + escape(tr("note: {x}", x=n)) + "[/]")
+        console.print("  [dim]" + escape(tr("note: {x}", x=tr(n))) + "[/]")
     for a in p.assumptions:
-        console.print("  [dim]" + escape(tr("assumed: {x}", x=a)) + "[/]")
+        console.print("  [dim]" + escape(tr("assumed: {x}", x=tr(a))) + "[/]")
 
 
 def _details(s: StrategyPlan, console: Console) -> None:
     console.print(f"[bold]{escape(s.strategy)}[/] ({escape(s.engine)}): {escape(tr(s.description))}")
-    console.print("  " + escape(tr("batch: {identity}", identity=f"micro-batch {s.micro_batch} × accumulation "
-                                   f"{s.grad_accum} × data-parallel {s.dp_size} = global batch {s.global_batch}")))
+    console.print("  " + escape(tr("batch: {identity}", identity=tr(
+        "micro-batch {micro} × accumulation {accum} × data-parallel {dp} = global batch {batch}",
+        micro=s.micro_batch, accum=s.grad_accum, dp=s.dp_size, batch=s.global_batch))))
     head = fmt_bytes(s.headroom_bytes) if s.headroom_bytes is not None else "N/A"
     console.print("  " + escape(tr("per GPU: {total} of {cap} usable (headroom {head}); traced in {prec}",
                                    total=fmt_bytes(s.per_gpu_memory_bytes), cap=fmt_bytes(s.capacity_bytes),
@@ -100,12 +101,12 @@ def _details(s: StrategyPlan, console: Console) -> None:
                                        parts=parts, single=_secs(s.single_gpu_step_seconds))))
     for c in s.comm:
         console.print("  " + escape(tr("{op} of {what}: {size} tensor, {sent} sent per GPU per {per} over {link}: "
-                                       "{sec}, overlap {overlap}", op=c.op.value.replace("_", "-"), what=c.what,
-                                       size=fmt_bytes(c.tensor_bytes), sent=fmt_bytes(c.bytes_sent_per_gpu), per=c.per,
-                                       link=c.link, sec=_secs(c.seconds), overlap=c.overlap))
+                                       "{sec}, overlap {overlap}", op=c.op.value.replace("_", "-"), what=tr(c.what),
+                                       size=fmt_bytes(c.tensor_bytes), sent=fmt_bytes(c.bytes_sent_per_gpu),
+                                       per=tr(c.per), link=tr(c.link), sec=_secs(c.seconds), overlap=tr(c.overlap)))
                       + ("" if c.exposed_seconds is None else escape(tr("; exposed {x}", x=_secs(c.exposed_seconds)))))
     console.print("  " + escape(tr("files: {names} (write them with -o DIR)", names=", ".join(s.files))))
     for w in s.warnings:
-        console.print("  [yellow]" + escape(tr("warning:")) + "[/] " + escape(w))
+        console.print("  [yellow]" + escape(tr("warning:")) + "[/] " + escape(tr(w)))
     for a in s.assumptions:
-        console.print("  [dim]" + escape(tr("assumed: {x}", x=a)) + "[/]")
+        console.print("  [dim]" + escape(tr("assumed: {x}", x=tr(a))) + "[/]")

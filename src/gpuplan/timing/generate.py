@@ -25,6 +25,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from gpuplan.i18n import msg
 from gpuplan.timing.model import (
     Bound,
     RateMissingError,
@@ -81,7 +82,7 @@ def predict_generate_time(trace: GenerateTrace, gpu: GPU, precision: Precision |
             times = op_times(arrays, gpu, precision, c)
             results[label] = summarize(arrays, times, gpu, precision, trace.batch, top=top)
     except RateMissingError as err:
-        return _na(trace, gpu, precision, str(err))
+        return _na(trace, gpu, precision, err.args[0] if err.args else str(err))
     prefill = float(results["prefill"].step_seconds or 0.0)
     per_token: float | None = None
     if steps == 1:
@@ -113,8 +114,8 @@ def predict_generate_time(trace: GenerateTrace, gpu: GPU, precision: Precision |
     for r in results.values():
         notes.extend(n for n in r.notes if n not in notes)
     notes.extend(n for n in precision_notes(gpu, precision) if n not in notes)
-    notes.append("tokens/s = generated tokens per second while decoding (batch / seconds per decode step); "
-                 "time per step = one generate() call: prefill + every decode step")
+    notes.append(msg("tokens/s = generated tokens per second while decoding (batch / seconds per decode step); "
+                     "time per step = one generate() call: prefill + every decode step"))
     return GenerateTimeResult(
         gpu=gpu.name,
         precision=precision.value,

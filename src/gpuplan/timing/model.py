@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from gpuplan.i18n import msg
 from gpuplan.trace.records import OpClass, Phase
 from gpuplan.workload.spec import Precision
 
@@ -166,16 +167,16 @@ def rate_for(
 
     if dtype in ("float32", "float64"):
         if dtype == "float64":
-            return Rate(None, Unit.CUDA, "fp64", "FP64 rate is not in the catalog")
+            return Rate(None, Unit.CUDA, "fp64", msg("FP64 rate is not in the catalog"))
         if want_tensor and nvidia and cc is not None and cc >= (8, 0) and gpu.tensor_cores:
             # cudnn.allow_tf32 defaults to True (every precision); cuda.matmul.allow_tf32 to False
             tf32_ok = precision is Precision.TF32 or op_class is OpClass.CONV
             if tf32_ok and gpu.tf32_tflops:
                 return Rate(gpu.tf32_tflops, Unit.TENSOR, "tf32-tensor")
             if tf32_ok and not gpu.tf32_tflops:
-                note = "TF32 rate missing in the catalog; FP32 CUDA-core rate used"
+                note = msg("TF32 rate missing in the catalog; FP32 CUDA-core rate used")
                 return Rate(fp32, Unit.CUDA, "fp32", note)
-        return Rate(fp32, Unit.CUDA, "fp32", None if fp32 else "FP32 rate missing in the catalog")
+        return Rate(fp32, Unit.CUDA, "fp32", None if fp32 else msg("FP32 rate missing in the catalog"))
 
     if dtype in ("float16", "bfloat16"):
         bf16 = dtype == "bfloat16"
@@ -190,11 +191,11 @@ def rate_for(
                     gpu.tensor_fp16_fp16acc_tflops / 2,
                     Unit.TENSOR,
                     f"{name}-tensor (fp32 acc, assumed half rate)",
-                    "catalog has only the FP16-accumulate tensor rate; assumed FP32 accumulate runs at "
-                    "half of it (lower bound)",
+                    msg("catalog has only the FP16-accumulate tensor rate; assumed FP32 accumulate runs at half "
+                        "of it (lower bound)"),
                 )
         if bf16 and not has_bf16_hw:
-            return Rate(fp32, Unit.CUDA, "fp32", "no BF16 hardware: bfloat16 math runs through FP32")
+            return Rate(fp32, Unit.CUDA, "fp32", msg("no BF16 hardware: bfloat16 math runs through FP32"))
         native = gpu.bf16_tflops if bf16 else gpu.fp16_tflops
         if nvidia and cc is not None and not bf16 and cc in ((3, 0), (3, 2), (3, 5), (3, 7), (5, 0), (5, 2)):
             native = None  # no native FP16 arithmetic on Kepler / Maxwell 5.0, 5.2
@@ -203,12 +204,10 @@ def rate_for(
         if fp32:
             note = None
             if not gpu.tensor_cores and want_tensor:
-                note = (
-                    "no tensor cores and no fast FP16 math: FP16 GEMMs/convs run at the FP32 rate "
-                    "(mixed precision saves memory traffic, not compute)"
-                )
+                note = msg("no tensor cores and no fast FP16 math: FP16 GEMMs/convs run at the FP32 rate (mixed "
+                           "precision saves memory traffic, not compute)")
             return Rate(fp32, Unit.CUDA, "fp32 (fp16 storage)", note)
-        return Rate(native, Unit.CUDA, name, None if native else f"{name} rate missing in the catalog")
+        return Rate(native, Unit.CUDA, name, None if native else msg("{name} rate missing in the catalog", name=name))
 
     if dtype in ("int8", "uint8"):
         if want_tensor and gpu.int8_tops:
@@ -257,13 +256,10 @@ class OpArrays:
 
 
 def _runs_kernel(o: OpRecord) -> bool:
-    """Ops that cost GPU/host time in the step: not views, not bookkeeping, not input creation."""
-    if o.op_class in _KERNEL_FREE or o.launches <= 0 or o.phase is Phase.SETUP:
-        return False
-    return not o.name.startswith(_NON_KERNEL_PREFIXES)
-
-
-_NON_KERNEL_PREFIXES = ("prim.", "profiler.", "aten._record_function", "aten.device")
+    """Ops that cost GPU/host time in the step: not views (the recorder emits no bookkeeping ops and
+    no input creation; op tables cached before that change still carry them, hence the phase check)."""
+    return o.op_class not in _KERNEL_FREE and o.launches > 0 and o.phase is not Phase.SETUP and \
+        not o.name.startswith(("prim.", "profiler.", "aten._record_function", "aten.device"))
 
 
 def op_arrays(ops: list[OpRecord]) -> OpArrays:
@@ -322,7 +318,7 @@ def rates_per_op(arrays: OpArrays, gpu: GPU, precision: Precision) -> tuple[np.n
         mask = key == k
         if r.tflops is None:
             if np.any(arrays.flops[mask] > 0) and classes[int(cls_id)] in _TENSOR_CLASSES:
-                raise RateMissingError(r.note or f"no {r.label} rate for {gpu.name}")
+                raise RateMissingError(r.note or msg("no {rate} rate for {gpu}", rate=r.label, gpu=gpu.name))
             peak[mask] = np.inf  # no rate needed: memory-bound bookkeeping
         else:
             peak[mask] = r.tflops * 1e12
@@ -339,7 +335,7 @@ _MATMUL_IDS = (_CLASS_IDS[OpClass.MATMUL], _CLASS_IDS[OpClass.ATTENTION])
 def op_times(arrays: OpArrays, gpu: GPU, precision: Precision, c: TimingConstants) -> OpTimes:
     """Time every op of one step on ``gpu`` (raises RateMissingError when the catalog lacks data)."""
     if not gpu.bandwidth_gbs:
-        raise RateMissingError(f"memory bandwidth of {gpu.name} is not in the catalog")
+        raise RateMissingError(msg("memory bandwidth of {gpu} is not in the catalog", gpu=gpu.name))
     peak, tensor, notes = rates_per_op(arrays, gpu, precision)
     sms = _sms(gpu)
     eff = np.ones(len(arrays))
@@ -358,7 +354,7 @@ def op_times(arrays: OpArrays, gpu: GPU, precision: Precision, c: TimingConstant
         w = arrays.flops[gemm_like] / sms
         fill[gemm_like] = w / (w + c.half_fill_flops_per_sm)
     else:
-        notes.append("SM count unknown: no small-op fill penalty")
+        notes.append(msg("SM count unknown: no small-op fill penalty"))
     with np.errstate(divide="ignore", invalid="ignore"):
         t_compute = np.where(arrays.flops > 0, arrays.flops / (peak * eff * np.maximum(fill, 1e-9)), 0.0)
     t_memory = arrays.nbytes / (gpu.bandwidth_gbs * 1e9 * c.eff_mem)
@@ -539,7 +535,7 @@ def predict_arrays(
     try:
         times = op_times(arrays, gpu, precision, c)
     except RateMissingError as err:
-        return _na(gpu, precision, samples_per_step, str(err))
+        return _na(gpu, precision, samples_per_step, err.args[0] if err.args else str(err))
     res = summarize(arrays, times, gpu, precision, samples_per_step, top=top)
     res.notes.extend(precision_notes(gpu, precision))
     return res
@@ -553,22 +549,16 @@ def precision_notes(gpu: GPU, precision: Precision) -> list[str]:
     if precision in (Precision.AMP_FP16, Precision.FP16) and not gpu.tensor_cores:
         fast_fp16 = gpu.fp16_tflops and gpu.fp32_tflops and gpu.fp16_tflops > gpu.fp32_tflops
         if nvidia and cc is not None and cc in ((3, 0), (3, 2), (3, 5), (3, 7), (5, 0), (5, 2)):
-            out.append(
-                "FP16 on a GPU without FP16 math: GEMMs/convs run at the FP32 rate; AMP adds cast "
-                "kernels, so it is no faster (often slower) apart from halved activation traffic"
-            )
+            out.append(msg("FP16 on a GPU without FP16 math: GEMMs/convs run at the FP32 rate; AMP adds cast kernels, "
+                           "so it is no faster (often slower) apart from halved activation traffic"))
         elif not fast_fp16:
-            out.append(
-                "no tensor cores and FP16 math slower than FP32: FP16 GEMMs/convs run at the FP32 "
-                "rate; AMP mainly saves memory"
-            )
+            out.append(msg("no tensor cores and FP16 math slower than FP32: FP16 GEMMs/convs run at the FP32 rate; AMP "
+                           "mainly saves memory"))
     if precision in (Precision.AMP_BF16, Precision.BF16) and nvidia and cc is not None and cc < (8, 0):
-        out.append("no BF16 hardware before compute capability 8.0: bfloat16 runs through FP32 math")
+        out.append(msg("no BF16 hardware before compute capability 8.0: bfloat16 runs through FP32 math"))
     if precision is Precision.FP32 and nvidia and cc is not None and cc >= (8, 0):
-        out.append(
-            "fp32 (PyTorch defaults): convolutions use TF32 tensor cores, matmuls run in full FP32 "
-            "(use precision tf32 to allow TF32 matmuls)"
-        )
+        out.append(msg("fp32 (PyTorch defaults): convolutions use TF32 tensor cores, matmuls run in full FP32 (use "
+                       "precision tf32 to allow TF32 matmuls)"))
     return out
 
 
@@ -629,7 +619,8 @@ def with_grad_accumulation(micro: TimeResult, n: int) -> TimeResult:
         gpu_busy_seconds=None if micro.gpu_busy_seconds is None else micro.gpu_busy_seconds * ratio,
         host_seconds=None if micro.host_seconds is None else micro.host_seconds * ratio,
         seconds_by_class={k: v * ratio for k, v in micro.seconds_by_class.items()},
-        notes=[*micro.notes, f"gradient accumulation: {n} micro-batches of {micro.batch} per optimizer step"],
+        notes=[*micro.notes, msg("gradient accumulation: {n} micro-batches of {batch} per optimizer step", n=n,
+                                 batch=micro.batch)],
     )
 
 
@@ -656,7 +647,7 @@ def roofline_seconds(arrays: OpArrays, gpu: GPU, precision: Precision) -> float:
     The baseline the model must beat (scaled by one fitted constant in the fit script).
     """
     if not gpu.bandwidth_gbs:
-        raise RateMissingError(f"memory bandwidth of {gpu.name} is not in the catalog")
+        raise RateMissingError(msg("memory bandwidth of {gpu} is not in the catalog", gpu=gpu.name))
     peak, _, _ = rates_per_op(arrays, gpu, precision)
     with np.errstate(divide="ignore", invalid="ignore"):
         tc = np.where(arrays.flops > 0, arrays.flops / peak, 0.0)
