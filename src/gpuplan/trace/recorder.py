@@ -31,6 +31,8 @@ from gpuplan.trace.records import Category, EventKind, MemEvent, OpClass, OpReco
 # into tensors, e.g. Adam's `step` counters): not device memory.
 _HOST_SCALAR_FACTORIES = {"aten.lift_fresh.default", "aten.lift_fresh_copy.default", "aten.scalar_tensor.default"}
 _NO_KERNEL_OPS = {"aten.detach.default", "aten.lift_fresh.default", "aten._local_scalar_dense.default"}
+# device queries and profiler annotations (record_function) dispatch like ops but launch nothing
+_NON_KERNEL_PREFIXES = ("prim.", "profiler.", "aten._record_function", "aten.device")
 
 
 @dataclass
@@ -165,7 +167,10 @@ class Recorder(TorchDispatchMode):
         category = self.default_category()
         for t in outs:
             self.track(t, category, host=host_out)
-        if self._fused is not None or not self.recording_ops or host_out or name in _NO_KERNEL_OPS:
+        if (self._fused is not None or not self.recording_ops or host_out or name in _NO_KERNEL_OPS
+                or name.startswith(_NON_KERNEL_PREFIXES) or self.phase is Phase.SETUP):
+            # no kernel on the GPU: bookkeeping ops, and the step's inputs (created by the data
+            # loader and copied in, not computed) — their memory is tracked above, their time is not
             return out
         op_class = classify_op(func, ins, outs)
         dtype = _compute_dtype(ins, outs)
