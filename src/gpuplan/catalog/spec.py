@@ -27,6 +27,7 @@ import yaml
 from gpuplan.catalog.gpus import memory_bytes_from_gib
 from gpuplan.catalog.types import GPU
 from gpuplan.errors import UsageError
+from gpuplan.i18n import msg, msg_join
 
 _GPU_FIELDS = {f.name: f for f in dataclasses.fields(GPU)}
 _EXTRA_KEYS = {"base", "memory_gib", "memory_gb", "source"}
@@ -46,10 +47,10 @@ def _as_number(key: str, value: Any, problems: list[str]) -> float | int | None:
     try:
         num = float(value)
     except (TypeError, ValueError):
-        problems.append(f"{key}: not a number ({value!r})")
+        problems.append(msg("{key}: not a number ({value})", key=key, value=repr(value)))
         return None
     if num < 0 or num != num:
-        problems.append(f"{key}: must be >= 0 (got {value!r})")
+        problems.append(msg("{key}: must be >= 0 (got {value})", key=key, value=repr(value)))
         return None
     return int(num) if key in _INT_FIELDS else num
 
@@ -62,7 +63,7 @@ def _as_bool(key: str, value: Any, problems: list[str]) -> bool:
         return True
     if text in {"no", "false", "0", "n"}:
         return False
-    problems.append(f"{key}: not a yes/no value ({value!r})")
+    problems.append(msg("{key}: not a yes/no value ({value})", key=key, value=repr(value)))
     return False
 
 
@@ -72,11 +73,12 @@ def gpu_from_mapping(data: dict[str, Any], *, origin: str = "custom spec") -> GP
     Raises :class:`~gpuplan.errors.UsageError` naming every bad, unknown or missing field.
     """
     if not isinstance(data, dict):
-        raise UsageError(f"{origin}: expected a mapping of GPU fields, got {type(data).__name__}")
+        raise UsageError(msg("{origin}: expected a mapping of GPU fields, got {type}", origin=origin,
+                             type=type(data).__name__))
     problems: list[str] = []
     unknown = sorted(k for k in data if k not in _GPU_FIELDS and k not in _EXTRA_KEYS)
     if unknown:
-        problems.append("unknown field(s): " + ", ".join(unknown))
+        problems.append(msg("unknown field(s): {names}", names=", ".join(unknown)))
     base: dict[str, Any] = {}
     if data.get("base"):
         from gpuplan.catalog.lookup import get_gpu
@@ -102,24 +104,26 @@ def gpu_from_mapping(data: dict[str, Any], *, origin: str = "custom spec") -> GP
         else:
             kw[key] = None if value is None else str(value)
     if not kw.get("name"):
-        problems.append("missing field: name")
+        problems.append(msg("missing field: {name}", name="name"))
     if kw.get("memory_bytes") is None:
-        problems.append("missing field: memory_gib (or memory_gb / memory_bytes)")
+        problems.append(msg("missing field: {name}", name="memory_gib (or memory_gb / memory_bytes)"))
     vendor = kw.get("vendor") or ("NVIDIA" if kw.get("compute_capability") else "other")
     if vendor not in _VENDORS:
-        problems.append(f"vendor: must be one of {', '.join(sorted(_VENDORS))} (got {vendor!r})")
+        problems.append(msg("vendor: must be one of {allowed} (got {value})", allowed=", ".join(sorted(_VENDORS)),
+                            value=repr(vendor)))
     kw["vendor"] = vendor
     cc = kw.get("compute_capability")
     if cc is not None and not _CC.match(str(cc)):
-        problems.append(f"compute_capability: expected MAJOR.MINOR such as \"8.6\" (got {cc!r})")
+        problems.append(msg("compute_capability: expected MAJOR.MINOR such as \"8.6\" (got {value})", value=repr(cc)))
     if cc is not None and vendor != "NVIDIA":
-        problems.append("compute_capability: only NVIDIA GPUs have one (use gfx_target for AMD)")
+        problems.append(msg("compute_capability: only NVIDIA GPUs have one (use gfx_target for AMD)"))
     kw.setdefault("architecture", "unknown")
     kw["architecture"] = kw.get("architecture") or "unknown"
     kw.setdefault("compute_capability", None)
     if problems:
-        raise UsageError(f"{origin}: invalid GPU spec: " + "; ".join(problems),
-                         hint="Fields and units are those of `gpuplan gpu NAME --json`.")
+        raise UsageError(msg("{origin}: invalid GPU spec: {problems}", origin=origin,
+                             problems=msg_join("; ", problems)),
+                         hint=msg("Fields and units are those of `gpuplan gpu NAME --json`."))
     src = str(data.get("source") or origin)
     kw["sources"] = (src, *(kw.get("sources") or ())) if base else (src,)
     kw["segment"] = kw.get("segment") or "custom"
@@ -130,12 +134,12 @@ def load_gpu_spec(path: str | Path) -> GPU:
     """Read a custom GPU from a ``.yaml``/``.yml``/``.json`` file."""
     p = Path(path)
     if not p.is_file():
-        raise UsageError(f"GPU spec file not found: {p}")
+        raise UsageError(msg("GPU spec file not found: {path}", path=str(p)))
     text = p.read_text(encoding="utf-8")
     try:
         data = json.loads(text) if p.suffix.lower() == ".json" else yaml.safe_load(text)
     except (json.JSONDecodeError, yaml.YAMLError) as err:
-        raise UsageError(f"{p}: cannot parse GPU spec: {err}") from err
+        raise UsageError(msg("{path}: cannot parse GPU spec: {error}", path=str(p), error=str(err))) from err
     return gpu_from_mapping(data, origin=f"custom spec {p.name}")
 
 
@@ -147,7 +151,7 @@ def parse_inline_spec(text: str) -> GPU:
             continue
         key, sep, value = part.partition("=")
         if not sep:
-            raise UsageError(f"inline GPU spec: expected key=value, got {part.strip()!r}")
+            raise UsageError(msg("inline GPU spec: expected key=value, got {part}", part=repr(part.strip())))
         data[key.strip()] = value.strip()
     return gpu_from_mapping(data, origin="inline GPU spec")
 

@@ -15,6 +15,7 @@ from gpuplan.catalog.prices import PRICES_ENV, PriceKind
 from gpuplan.cli.main import add_common_options
 from gpuplan.cli.workload_args import add_workload_options, workload_from_args
 from gpuplan.errors import UsageError
+from gpuplan.i18n import msg, tr
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -52,7 +53,7 @@ def run(args: argparse.Namespace) -> int:
 
     w, auto = workload_from_args(args)
     if args.max_batch is not None and args.max_batch <= 0:
-        raise UsageError(f"--max-batch {args.max_batch}: must be a positive integer.")
+        raise UsageError(msg("{flag} {value}: must be a positive integer.", flag="--max-batch", value=args.max_batch))
     spec = args.gpus.strip()
     gpus = resolve_gpus(spec)
     prices = load_prices(args.prices)
@@ -62,11 +63,11 @@ def run(args: argparse.Namespace) -> int:
     if sys.stderr.isatty() and not args.json:
         from rich.console import Console
 
-        status = Console(stderr=True).status("tracing…")
+        status = Console(stderr=True).status(tr("tracing…"))
         status.start()
 
         def progress(name: str) -> None:
-            status.update(f"predicting for {name}…")
+            status.update(tr("predicting for {gpu}…", gpu=name))
     try:
         res = compare_gpus(w, gpus, batch=None if auto else w.batch, max_batch=args.max_batch,
                            reference=args.reference, dataset_size=args.dataset_size, price_kind=args.price_kind,

@@ -15,6 +15,7 @@ import sys
 
 from gpuplan.cli.main import add_common_options
 from gpuplan.errors import GpuplanError
+from gpuplan.i18n import msg, tr
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -42,7 +43,7 @@ def run(args: argparse.Namespace) -> int:
 
     # Importing torch takes a second or two: say what is happening on an interactive terminal.
     status = (
-        stderr_console().status("Checking driver, GPUs and the torch build…")
+        stderr_console().status(tr("Checking driver, GPUs and the torch build…"))
         if sys.stderr.isatty() and not args.json
         else contextlib.nullcontext()
     )
@@ -53,8 +54,8 @@ def run(args: argparse.Namespace) -> int:
         raise
     except Exception as err:  # a bug in doctor, not a finding about the machine
         raise GpuplanError(
-            f"doctor failed: {type(err).__name__}: {err}",
-            hint="Please report this with the output of `python -m gpuplan doctor --json` if it runs.",
+            msg("doctor failed: {error}", error=f"{type(err).__name__}: {err}"),
+            hint=msg("Please report this with the output of `python -m gpuplan doctor --json` if it runs."),
         ) from err
 
     if args.json:

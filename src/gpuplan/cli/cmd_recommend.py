@@ -17,6 +17,7 @@ from gpuplan.catalog.prices import PRICES_ENV
 from gpuplan.cli.main import add_common_options
 from gpuplan.cli.workload_args import add_workload_options, workload_from_args
 from gpuplan.errors import UsageError
+from gpuplan.i18n import msg, tr
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -54,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
 
     w, _ = workload_from_args(args)
     if args.top <= 0:
-        raise UsageError(f"--top {args.top}: must be a positive integer.")
+        raise UsageError(msg("{flag} {value}: must be a positive integer.", flag="--top", value=args.top))
     budget = None
     if args.budget is not None:
         budget = parse_budget(args.budget, default_currency=args.currency or "USD")
@@ -66,11 +67,11 @@ def run(args: argparse.Namespace) -> int:
     if sys.stderr.isatty() and not args.json:
         from rich.console import Console
 
-        status = Console(stderr=True).status("tracing…")
+        status = Console(stderr=True).status(tr("tracing…"))
         status.start()
 
         def progress(name: str) -> None:
-            status.update(f"predicting for {name}…")
+            status.update(tr("predicting for {gpu}…", gpu=name))
     try:
         res = recommend(w, budget=budget, scope=scope, epochs=args.epochs, dataset_size=args.dataset_size,
                         currency=args.currency, prices=prices, gpus=gpus, include_spot=args.spot,

@@ -46,7 +46,8 @@ def parse_dtype(name: str) -> torch.dtype:
     try:
         return _DTYPES[name]
     except KeyError:
-        raise UsageError(f"Unknown input dtype {name!r}; allowed: {', '.join(_DTYPES)}.") from None
+        raise UsageError(msg("Unknown input dtype {name}; allowed: {allowed}.", name=repr(name),
+                             allowed=", ".join(_DTYPES))) from None
 
 
 def _low_dtype(p: Precision) -> torch.dtype | None:
@@ -146,8 +147,8 @@ def _first_tensor(out: Any) -> torch.Tensor:
         for v in out:
             if isinstance(v, torch.Tensor):
                 return v
-    raise TraceError("The model output contains no tensor to compute a loss from.",
-                     hint="Give --loss, or return a tensor from forward().")
+    raise TraceError(msg("The model output contains no tensor to compute a loss from."),
+                     hint=msg("Give --loss, or return a tensor from forward()."))
 
 
 def _loss(spec: ModelSpec, loss_kind: str, out: Any, batch: int, labels: torch.Tensor | None) -> torch.Tensor:
@@ -167,7 +168,8 @@ def _loss(spec: ModelSpec, loss_kind: str, out: Any, batch: int, labels: torch.T
         return F.mse_loss(y, torch.zeros_like(y))
     if loss_kind == "mean":
         return y.float().mean() if y.is_floating_point() else y.sum().float()
-    raise UsageError(f"Unknown loss {loss_kind!r}; allowed: cross-entropy, mse, mean, model.")
+    raise UsageError(msg("Unknown loss {name}; allowed: {allowed}.", name=repr(loss_kind),
+                         allowed="cross-entropy, mse, mean, model"))
 
 
 def build_model(spec: ModelSpec, w: Workload, fake: FakeTensorMode) -> nn.Module:
@@ -189,7 +191,8 @@ def build_model(spec: ModelSpec, w: Workload, fake: FakeTensorMode) -> nn.Module
         except ModelBuildError:
             raise
         except Exception as e:
-            raise ModelBuildError(f"Building {spec.name!r} failed: {type(e).__name__}: {e}") from e
+            raise ModelBuildError(msg("Building {model} failed: {error}", model=repr(spec.name),
+                                      error=f"{type(e).__name__}: {e}")) from e
         finally:
             torch.set_default_dtype(previous)
         if w.precision.is_weight_only_quant:
@@ -205,16 +208,16 @@ def trace_workload(w: Workload, profile: KernelProfile | None = None) -> Trace:
     """Trace one step of ``w`` as a GPU with ``profile``'s kernels would run it."""
     profile = profile or KernelProfile()
     if w.batch <= 0:
-        raise UsageError(f"--batch must be a positive integer (got {w.batch}).")
+        raise UsageError(msg("{flag} {value}: must be a positive integer.", flag="--batch", value=w.batch))
     if w.grad_accum <= 0:
-        raise UsageError(f"--grad-accum must be a positive integer (got {w.grad_accum}).")
+        raise UsageError(msg("{flag} {value}: must be a positive integer.", flag="--grad-accum", value=w.grad_accum))
     if w.mode is Mode.GENERATE:
         from gpuplan.trace.generate import trace_generate  # imports this module
 
         return trace_generate(w, profile)
     if w.precision.is_weight_only_quant and w.mode is Mode.TRAIN and not w.lora_rank:
-        raise UsageError(f"--precision {w.precision} stores frozen quantized weights: training needs LoRA "
-                         "(QLoRA): add --lora-rank R, or use --mode infer.")
+        raise UsageError(msg("--precision {precision} stores frozen quantized weights: training needs LoRA (QLoRA): "
+                             "add --lora-rank R, or use --mode infer.", precision=w.precision.value))
     t0 = time.perf_counter()
     spec = resolve_model(w)
     inputs = _effective_inputs(w, spec)
@@ -320,12 +323,15 @@ def trace_workload(w: Workload, profile: KernelProfile | None = None) -> Trace:
         except (UsageError, ModelBuildError, TraceError):
             raise
         except Exception as e:
-            where = rec.module or "the model's top level"
+            where = repr(rec.module) if rec.module else msg("the model's top level")
+            phase = {Phase.FORWARD: msg("forward"), Phase.LOSS: msg("loss"), Phase.BACKWARD: msg("backward"),
+                     Phase.OPTIMIZER: msg("optimizer")}.get(rec.phase, str(rec.phase))
             raise TraceError(
-                f"Tracing the {rec.phase} pass of {spec.name!r} failed in module {where!r}: "
-                f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}",
-                hint="gpuplan traces with fake tensors: data-dependent Python control flow (e.g. .item(), "
-                "if tensor.any()) and custom ops without a meta/fake kernel cannot be traced.",
+                msg("Tracing the {phase} pass of {model} failed in module {where}: {error}", phase=phase,
+                    model=repr(spec.name), where=where,
+                    error=f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"),
+                hint=msg("gpuplan traces with fake tensors: data-dependent Python control flow (e.g. .item(), if "
+                         "tensor.any()) and custom ops without a meta/fake kernel cannot be traced."),
             ) from e
         grad_blocks = {rec.block_of(p.grad) for p in params if p.grad is not None}
     events = _finalise_categories(rec, grad_blocks, forward_blocks)

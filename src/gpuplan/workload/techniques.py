@@ -13,6 +13,7 @@ from torch import nn
 from torch.utils.checkpoint import checkpoint
 
 from gpuplan.errors import UsageError
+from gpuplan.i18n import msg
 
 # Linear layers that LoRA (PEFT) and bitsandbytes leave alone by default: output heads.
 _HEAD_NAMES = ("lm_head", "classifier", "score", "qa_outputs", "head", "fc", "pooler", "embed_out", "cls")
@@ -32,8 +33,8 @@ def freeze(model: nn.Module, globs: tuple[str, ...]) -> int:
             n += p.numel()
     if n == 0:
         names = [nm for nm, _ in model.named_modules() if nm][:8]
-        raise UsageError(f"--freeze {', '.join(globs)} matched no parameter.",
-                         hint="Module names look like: " + ", ".join(names))
+        raise UsageError(msg("--freeze {globs} matched no parameter.", globs=", ".join(globs)),
+                         hint=msg("Module names look like: {names}", names=", ".join(names)))
     return n
 
 
@@ -65,7 +66,7 @@ class LoRALinear(nn.Module):
 def apply_lora(model: nn.Module, rank: int, targets: tuple[str, ...]) -> int:
     """Wrap targeted Linear layers with LoRA adapters and freeze everything else; returns adapter count."""
     if rank <= 0:
-        raise UsageError(f"--lora-rank must be a positive integer (got {rank}).")
+        raise UsageError(msg("{flag} {value}: must be a positive integer.", flag="--lora-rank", value=rank))
     for p in model.parameters():
         p.requires_grad_(False)
     count = 0
@@ -82,7 +83,8 @@ def apply_lora(model: nn.Module, rank: int, targets: tuple[str, ...]) -> int:
             setattr(module, child_name, LoRALinear(child, rank))
             count += 1
     if count == 0:
-        raise UsageError("--lora-targets matched no Linear layer." if targets else "The model has no Linear layer for LoRA.")
+        raise UsageError(msg("--lora-targets matched no Linear layer.") if targets
+                         else msg("The model has no Linear layer for LoRA."))
     return count
 
 
@@ -176,6 +178,6 @@ def enable_checkpointing(model: nn.Module) -> int:
             setattr(container, child_name, _Checkpointed(child))
             count += 1
     if count == 0:
-        raise UsageError("--checkpointing: found no blocks (Sequential/ModuleList of sub-modules) to checkpoint "
-                         "in this model.")
+        raise UsageError(msg("--checkpointing: found no blocks (Sequential/ModuleList of sub-modules) to checkpoint "
+                             "in this model."))
     return count

@@ -23,6 +23,7 @@ from typing import Any
 from torch import nn
 
 from gpuplan.errors import ModelBuildError
+from gpuplan.i18n import msg
 from gpuplan.workload import seeds
 from gpuplan.workload.spec import InputSpec, Workload
 
@@ -99,11 +100,11 @@ def resolve_model(w: Workload) -> ModelSpec:
     if lowered in tv:
         return _torchvision_spec(lowered, kwargs)
     close = difflib.get_close_matches(lowered, known_model_names(), n=5, cutoff=0.5)
+    use = msg("Use a torchvision name (resnet50), timm:NAME, a shipped Hugging Face id (run `gpuplan models`), "
+              "--hf-config path/config.json, or your own code as path/to/file.py:factory.")
     raise ModelBuildError(
-        f"Unknown model {name!r}.",
-        hint=(f"Closest names: {', '.join(close)}.\n" if close else "")
-        + "Use a torchvision name (resnet50), timm:NAME, a shipped Hugging Face id (run `gpuplan models`), "
-        "--hf-config path/config.json, or your own code as path/to/file.py:factory.",
+        msg("Unknown model {name}.", name=repr(name)),
+        hint=msg("Closest names: {names}.\n{rest}", names=", ".join(close), rest=use) if close else use,
     )
 
 
@@ -135,8 +136,8 @@ def _timm_spec(name: str, kwargs: dict[str, Any]) -> ModelSpec:
         raise ModelBuildError("timm is not installed.", hint="pip install timm") from e
     if not timm.is_model(name):
         close = difflib.get_close_matches(name, timm.list_models(), n=5, cutoff=0.6)
-        raise ModelBuildError(f"Unknown timm model {name!r}.",
-                              hint=f"Closest names: {', '.join(close)}." if close else None)
+        raise ModelBuildError(msg("Unknown timm model {name}.", name=repr(name)),
+                              hint=msg("Closest names: {names}.", names=", ".join(close)) if close else None)
     cfg = timm.get_pretrained_cfg(name)
     size = tuple(cfg.input_size) if cfg is not None and cfg.input_size else (3, 224, 224)
     family = "transformer" if any(s in name for s in ("vit", "deit", "beit", "swin", "eva")) else "cnn"
@@ -153,7 +154,8 @@ def _hf_spec(path: Path, w: Workload, label: str) -> ModelSpec:
     try:
         raw = json.loads(path.read_text())
     except (OSError, json.JSONDecodeError) as e:
-        raise ModelBuildError(f"Cannot read Hugging Face config {str(path)!r}: {e}") from e
+        raise ModelBuildError(msg("Cannot read Hugging Face config {path}: {error}", path=repr(str(path)),
+                                  error=str(e))) from e
     try:
         import transformers
     except ImportError as e:  # pragma: no cover
@@ -161,7 +163,7 @@ def _hf_spec(path: Path, w: Workload, label: str) -> ModelSpec:
     model_type = raw.get("model_type")
     archs = raw.get("architectures") or []
     if not model_type:
-        raise ModelBuildError(f"{path}: config has no 'model_type'.")
+        raise ModelBuildError(msg("{path}: config has no 'model_type'.", path=str(path)))
     extra = dict(w.extra)
     arch = extra.get("hf_architecture") or (archs[0] if archs else None)
     attn_impl = extra.get("attn_implementation", "sdpa")
@@ -210,11 +212,12 @@ def _hf_spec(path: Path, w: Workload, label: str) -> ModelSpec:
 def _user_spec(target: str, kwargs: dict[str, Any], w: Workload) -> ModelSpec:
     mod_part, _, attr = target.rpartition(":")
     if not attr:
-        raise ModelBuildError(f"{target!r}: expected path/to/file.py:factory or package.module:factory.")
+        raise ModelBuildError(msg("{target}: expected path/to/file.py:factory or package.module:factory.",
+                                  target=repr(target)))
     if mod_part.endswith(".py") or "/" in mod_part:
         path = Path(mod_part)
         if not path.is_file():
-            raise ModelBuildError(f"{target!r}: file {mod_part!r} not found.")
+            raise ModelBuildError(msg("{target}: file {file} not found.", target=repr(target), file=repr(mod_part)))
         modname = f"gpuplan_user_{abs(hash(str(path.resolve())))}"
         spec = importlib.util.spec_from_file_location(modname, path)
         if spec is None or spec.loader is None:
@@ -234,11 +237,13 @@ def _user_spec(target: str, kwargs: dict[str, Any], w: Workload) -> ModelSpec:
     if factory is None or not callable(factory):
         names = [n for n in dir(module) if not n.startswith("_")]
         close = difflib.get_close_matches(attr, names, n=3)
-        raise ModelBuildError(f"{target!r}: {mod_part} has no callable {attr!r}.",
-                              hint=f"Did you mean: {', '.join(close)}?" if close else None)
+        raise ModelBuildError(msg("{target}: {module} has no callable {name}.", target=repr(target), module=mod_part,
+                                  name=repr(attr)),
+                              hint=msg("Did you mean: {names}?", names=", ".join(close)) if close else None)
     if not w.inputs:
-        raise ModelBuildError(f"{target!r}: gpuplan cannot guess the inputs of your model.",
-                              hint="Give each input's per-sample shape, e.g. --input 3x224x224 or --input 128:int64.")
+        raise ModelBuildError(msg("{target}: gpuplan cannot guess the inputs of your model.", target=repr(target)),
+                              hint=msg("Give each input's per-sample shape, e.g. --input 3x224x224 or --input "
+                                       "128:int64."))
 
     def build() -> nn.Module:
         try:
