@@ -25,9 +25,9 @@ from typing import Any
 from gpuplan import __version__
 from gpuplan.api import FitResult, GPUSummary, fit_many, kernel_profile_for, precision_warnings
 from gpuplan.catalog import GPU
-from gpuplan.memory.batch import MAX_BATCH, BatchScaler, largest_fitting_batch
+from gpuplan.memory.batch import MAX_BATCH, BatchFitSearch, BatchScaler
 from gpuplan.memory.context import context_for, cublas_workspace_bytes, usable_capacity
-from gpuplan.memory.predict import MemoryResult, fits_on, predict_memory
+from gpuplan.memory.predict import MemoryResult, predict_memory
 from gpuplan.render.jsonout import to_jsonable
 from gpuplan.render.progress import NullProgress, ProgressSink
 from gpuplan.report.data import Availability, BatchSweep, Comparison, PricePoint, ReportData, SweepPoint
@@ -133,16 +133,23 @@ def _context(gpu: GPU, context_bytes: int | None) -> int:
     return context_for(gpu).context_bytes if context_bytes is None else context_bytes
 
 
-def batch_sweep(scaler: BatchScaler, gpu: GPU, fit: FitResult, *, context_bytes: int | None = None,
+def batch_sweep(search: BatchFitSearch, gpu: GPU, fit: FitResult, *, context_bytes: int | None = None,
                 points: int = SWEEP_POINTS) -> BatchSweep:
-    """Memory vs batch on ``gpu`` from the scaler's two traces; the largest batch from the fit or the model."""
+    """Memory vs batch on ``gpu`` from the scaler's two traces; the largest batch from the fit or the model.
+
+    Each point is one allocator replay without a limit (shared by GPUs with the same cuBLAS workspace);
+    only a batch whose peaks straddle the card's limit is replayed against it, as ``predict_memory`` does.
+    """
+    scaler = search.scaler
     notes: list[str] = []
+    ctx = _context(gpu, context_bytes)
+    cap = usable_capacity(gpu)
+    limit = None if cap is None else max(0, cap - ctx)
     checked = fit.max_batch_size is not None
     max_batch = fit.max_batch_size
     traced = sorted({scaler.b1, scaler.b2})
-    if max_batch is None and scaler.affine and usable_capacity(gpu) is not None:
-        max_batch = largest_fitting_batch(
-            lambda b: bool(fits_on(scaler.at(b), gpu, context_bytes=context_bytes)), start=max(1, fit.batch))
+    if max_batch is None and scaler.affine and limit is not None:
+        max_batch = search.largest(gpu, limit)
     if scaler.affine:
         batches = sweep_batches(fit.batch, max_batch, points)
     else:
@@ -152,13 +159,16 @@ def batch_sweep(scaler: BatchScaler, gpu: GPU, fit: FitResult, *, context_bytes:
         notes.append(f"the search stops at batch {MAX_BATCH}")
     pts = []
     for b in batches:
-        trace = scaler.at(b)
-        m = predict_memory(trace, gpu, context_bytes=context_bytes, with_timeline=False)
-        pts.append(SweepPoint(b, m.device_total_bytes, m.peak_allocated_bytes, m.fits))
+        allocated, reserved = search.peaks(b, gpu) if scaler.affine else (0, 0)
+        if scaler.affine and (limit is None or reserved <= limit or allocated > limit):
+            fits = None if limit is None else reserved <= limit
+            pts.append(SweepPoint(b, ctx + reserved, allocated, fits))
+        else:  # near the limit the allocator releases its cache: replay against the limit
+            m = predict_memory(scaler.memory_at(b), gpu, context_bytes=context_bytes, with_timeline=False)
+            pts.append(SweepPoint(b, m.device_total_bytes, m.peak_allocated_bytes, m.fits))
     return BatchSweep(
-        gpu=gpu.name, capacity_bytes=usable_capacity(gpu), context_bytes=_context(gpu, context_bytes),
-        max_batch_size=max_batch, max_batch_checked=checked, current_batch=fit.batch, affine=scaler.affine,
-        traced_batches=traced, points=pts, notes=notes)
+        gpu=gpu.name, capacity_bytes=cap, context_bytes=ctx, max_batch_size=max_batch, max_batch_checked=checked,
+        current_batch=fit.batch, affine=scaler.affine, traced_batches=traced, points=pts, notes=notes)
 
 
 def comparison_from_fits(fits: list[FitResult], *, currency: str = "USD") -> Comparison:
@@ -243,15 +253,15 @@ def build_report(workload: Workload, gpus: list[GPU], *, auto_batch: bool = Fals
             sink.advance(description=f"predicted {gpu.name}")
     detail_gpus = gpus[:max(0, detail)]
     sweeps = []
-    scalers: dict[KernelProfile, BatchScaler] = {}
+    # one search per pair of traces: GPUs whose traces are shared share the replays too
+    searches: dict[tuple[int, int], BatchFitSearch] = {}
+    b = max(1, workload.batch)
+    b1, b2 = (2, 4) if auto_batch else (b, 2 * b)
     for gpu, fit in zip(detail_gpus, fits, strict=False):
-        profile = kernel_profile_for(gpu)
-        if profile not in scalers:
-            b = max(1, workload.batch)
-            b1, b2 = (2, 4) if auto_batch else (b, 2 * b)
-            scalers[profile] = BatchScaler(shared.fn(profile), workload, b1=b1, b2=b2)
         sink.describe(f"memory vs batch on {gpu.name}")
-        sweeps.append(batch_sweep(scalers[profile], gpu, fit, context_bytes=context_bytes, points=sweep_points))
+        scaler = BatchScaler(shared.fn(kernel_profile_for(gpu)), workload, b1=b1, b2=b2)
+        search = searches.setdefault((id(scaler.t1), id(scaler.t2)), BatchFitSearch(scaler))
+        sweeps.append(batch_sweep(search, gpu, fit, context_bytes=context_bytes, points=sweep_points))
         sink.advance()
     comparison, comparison_status = (_comparison(fits, currency) if with_comparison
                                      else (None, Availability(False, "not requested")))
