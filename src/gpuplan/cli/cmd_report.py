@@ -14,6 +14,7 @@ from pathlib import Path
 from gpuplan.cli.main import add_common_options
 from gpuplan.cli.workload_args import add_workload_options, workload_from_args
 from gpuplan.errors import UsageError
+from gpuplan.i18n import msg
 
 FORMATS = ("html", "md", "json")
 
@@ -37,7 +38,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 def _format(args: argparse.Namespace) -> str:
     if args.json:
         if args.format not in (None, "json"):
-            raise UsageError(f"--json conflicts with --format {args.format}.")
+            raise UsageError(msg("--json conflicts with --format {fmt}.", fmt=args.format))
         return "json"
     if args.format:
         return str(args.format)
@@ -55,9 +56,9 @@ def run(args: argparse.Namespace) -> int:
     w, auto = workload_from_args(args)
     fmt = _format(args)
     if args.detail < 0:
-        raise UsageError(f"--detail {args.detail}: must be 0 or more.")
+        raise UsageError(msg("--detail {n}: must be 0 or more.", n=args.detail))
     if bool(args.gpu) == bool(args.gpu_spec):
-        raise UsageError("give exactly one of --gpu NAME and --gpu-spec FILE.")
+        raise UsageError(msg("give exactly one of --gpu NAME and --gpu-spec FILE."))
     spec = (args.gpu or args.gpu_spec).strip()
     many = args.gpu is not None and ("," in spec or spec.lower() == "all")
     gpus = resolve_gpus(spec) if many else [get_gpu(spec)]
@@ -65,9 +66,11 @@ def run(args: argparse.Namespace) -> int:
     if out_path is None and fmt == "html" and sys.stdout.isatty():
         out_path = Path("report.html")
     if out_path is not None and out_path.parent and not out_path.parent.exists():
-        raise UsageError(f"-o {args.output}: directory {str(out_path.parent)!r} does not exist.")
+        raise UsageError(msg("-o {path}: directory {dir!r} does not exist.", path=args.output, dir=str(out_path.parent)))
     context = int(args.context_mib * 2**20) if args.context_mib is not None else None
-    with progress(f"report for {w.model}", json_output=out_path is None and fmt != "html") as bar:
+    from gpuplan.i18n import tr
+
+    with progress(tr("report for {model}", model=w.model), json_output=out_path is None and fmt != "html") as bar:
         data = build_report(w, gpus, auto_batch=auto, context_bytes=context, detail=args.detail, progress=bar)
     if fmt == "json":
         from gpuplan.render.jsonout import dumps
@@ -87,8 +90,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         out_path.write_text(text, encoding="utf-8")
     except OSError as e:
-        raise UsageError(f"-o {args.output}: cannot write: {e.strerror or e}.") from None
-    from gpuplan.i18n import tr
+        raise UsageError(msg("-o {path}: cannot write: {err}.", path=args.output, err=e.strerror or str(e))) from None
 
     size = len(text.encode("utf-8"))
     print(tr("wrote {path} ({kib} KiB) in {secs} s", path=str(out_path), kib=f"{size / 1024:.0f}",

@@ -12,6 +12,7 @@ import sys
 
 from gpuplan.cli.main import add_common_options
 from gpuplan.errors import UsageError
+from gpuplan.i18n import msg
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -35,11 +36,11 @@ def run(args: argparse.Namespace) -> int:
     from gpuplan.web.server import LOOPBACK, make_server
 
     if not 0 <= args.port <= 65535:
-        raise UsageError(f"--port {args.port}: must be from 0 to 65535.")
+        raise UsageError(msg("--port {n}: must be from 0 to 65535.", n=args.port))
     if not 1 <= args.workers <= 8:
-        raise UsageError(f"--workers {args.workers}: must be from 1 to 8.")
+        raise UsageError(msg("--workers {n}: must be from 1 to 8.", n=args.workers))
     if not 1 <= args.timeout <= 3600:
-        raise UsageError(f"--timeout {args.timeout:g}: must be from 1 to 3600 seconds.")
+        raise UsageError(msg("--timeout {s}: must be from 1 to 3600 seconds.", s=f"{args.timeout:g}"))
     if args.host not in LOOPBACK:
         print(tr("warning: serving on {host}: anyone who can reach this address can use the page and its CPU. "
                  "The default 127.0.0.1 keeps it on this machine.", host=args.host), file=sys.stderr)
@@ -47,7 +48,7 @@ def run(args: argparse.Namespace) -> int:
         server = make_server(args.host, args.port, workers=args.workers, timeout=args.timeout,
                              lang=current_language(), quiet=not args.verbose)
     except OSError as e:
-        raise UsageError(f"cannot listen on {args.host}:{args.port}: {e.strerror or e}.") from None
+        raise UsageError(msg("cannot listen on {host}:{port}: {err}.", host=args.host, port=args.port, err=e.strerror or str(e))) from None
     with progress(tr("starting the prediction worker"), json_output=args.json):
         server.pool.wait_ready()
     if args.json:

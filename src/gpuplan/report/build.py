@@ -25,6 +25,7 @@ from typing import Any
 from gpuplan import __version__
 from gpuplan.api import FitResult, GPUSummary, fit_many, kernel_profile_for, precision_warnings
 from gpuplan.catalog import GPU
+from gpuplan.i18n import msg, tr
 from gpuplan.memory.batch import MAX_BATCH, BatchFitSearch, BatchScaler
 from gpuplan.memory.context import context_for, cublas_workspace_bytes, usable_capacity
 from gpuplan.memory.predict import MemoryResult, predict_memory
@@ -156,7 +157,7 @@ def batch_sweep(search: BatchFitSearch, gpu: GPU, fit: FitResult, *, context_byt
         batches = sorted(set(traced) | {fit.batch})
         notes.append("memory is not affine in the batch size for this model: only traced batches are shown")
     if max_batch is not None and max_batch >= MAX_BATCH:
-        notes.append(f"the search stops at batch {MAX_BATCH}")
+        notes.append(msg("the search stops at batch {n}", n=MAX_BATCH))
     pts = []
     for b in batches:
         allocated, reserved = search.peaks(b, gpu) if scaler.affine else (0, 0)
@@ -235,12 +236,12 @@ def build_report(workload: Workload, gpus: list[GPU], *, auto_batch: bool = Fals
     start = time.perf_counter()
     sink.add_total(len(gpus) + min(detail, len(gpus)))
     shared = SharedTraces(kernel_profile_for(g) for g in gpus)
-    shared.on_trace = lambda w: sink.describe(f"tracing {w.model} at batch {w.batch}")
+    shared.on_trace = lambda w: sink.describe(tr("tracing {model} at batch {batch}", model=w.model, batch=w.batch))
     fits: list[FitResult]
     if auto_batch:
-        sink.describe(f"tracing {workload.model}")
+        sink.describe(tr("tracing {model}", model=workload.model))
         fits = fit_many(workload, gpus, auto_batch=True, context_bytes=context_bytes,
-                        progress=lambda name: sink.advance(description=f"predicting for {name}"))
+                        progress=lambda name: sink.advance(description=tr("predicting for {gpu}", gpu=name)))
     else:
         memo: dict[tuple[int, int, int, int | None], MemoryResult] = {}
         fits = []
@@ -250,7 +251,7 @@ def build_report(workload: Workload, gpus: list[GPU], *, auto_batch: bool = Fals
             if key not in memo:
                 memo[key] = predict_memory(trace, gpu, context_bytes=context_bytes)
             fits.append(fit_from_trace(trace, gpu, workload, context_bytes=context_bytes, memory=memo[key]))
-            sink.advance(description=f"predicted {gpu.name}")
+            sink.advance(description=tr("predicted {gpu}", gpu=gpu.name))
     detail_gpus = gpus[:max(0, detail)]
     sweeps = []
     # one search per pair of traces: GPUs whose traces are shared share the replays too
@@ -258,7 +259,7 @@ def build_report(workload: Workload, gpus: list[GPU], *, auto_batch: bool = Fals
     b = max(1, workload.batch)
     b1, b2 = (2, 4) if auto_batch else (b, 2 * b)
     for gpu, fit in zip(detail_gpus, fits, strict=False):
-        sink.describe(f"memory vs batch on {gpu.name}")
+        sink.describe(tr("memory vs batch on {gpu}", gpu=gpu.name))
         scaler = BatchScaler(shared.fn(kernel_profile_for(gpu)), workload, b1=b1, b2=b2)
         search = searches.setdefault((id(scaler.t1), id(scaler.t2)), BatchFitSearch(scaler))
         sweeps.append(batch_sweep(search, gpu, fit, context_bytes=context_bytes, points=sweep_points))
