@@ -171,6 +171,41 @@ class _CudnnRNN(torch.autograd.Function):
         return (dx, dhx, dcx, None, None, None, None, None, None, None, *dws)
 
 
+class _GroupedMatmul(torch.autograd.Function):
+    """torch grouped_mm (MoE experts) in float16/float32: torch's meta kernel accepts only bfloat16 (and
+    float16 with cuBLASLt grouped GEMM), so the fake trace cannot run the float16 model or fp32
+    master weights under AMP; the CUDA kernel's output and FLOPs do not depend on that. Emulated as
+    one kernel: out[S, N] from a[S, K] and per-expert weights b[E, K, N] (2·S·K·N FLOPs); backward
+    produces grad_a and grad_b, 2·S·K·N FLOPs each."""
+
+    @staticmethod
+    def forward(ctx: Any, a: torch.Tensor, b: torch.Tensor, offs: torch.Tensor | None, rec: Recorder) -> torch.Tensor:
+        s, k = a.shape
+        n = b.shape[-1]
+        with rec.fused("gpuplan.grouped_mm", OpClass.MATMUL, flops=2.0 * s * k * n, dtype=a.dtype,
+                       bytes_in=_nbytes(a, b), bytes_out=s * n * a.element_size(), shapes=(tuple(a.shape), tuple(b.shape))):
+            out = a.new_empty((s, n))
+        ctx.save_for_backward(a, b)
+        ctx.rec = rec
+        return out
+
+    @staticmethod
+    def backward(ctx: Any, dout: torch.Tensor) -> Any:
+        a, b = ctx.saved_tensors
+        rec: Recorder = ctx.rec
+        s, k = a.shape
+        n = b.shape[-1]
+        with rec.fused("gpuplan.grouped_mm_bwd", OpClass.MATMUL, flops=4.0 * s * k * n, dtype=a.dtype,
+                       bytes_in=_nbytes(a, b, dout), bytes_out=_nbytes(a, b), launches=2,
+                       shapes=(tuple(a.shape), tuple(b.shape))):
+            da = a.new_empty(a.shape) if ctx.needs_input_grad[0] else None
+            db = b.new_empty(b.shape) if ctx.needs_input_grad[1] else None
+        return da, db, None, None
+
+
+_GROUPED_MM = tuple(f for f in (getattr(F, "grouped_mm", None), getattr(torch, "_grouped_mm", None)) if f is not None)
+
+
 class TargetKernels(TorchFunctionMode):
     """Route SDPA and RNN calls to emulations of the target GPU's kernels."""
 
@@ -184,6 +219,11 @@ class TargetKernels(TorchFunctionMode):
         kwargs = kwargs or {}
         if func is F.scaled_dot_product_attention:
             return self._sdpa(*args, **kwargs)
+        if func in _GROUPED_MM and len(args) >= 2 and args[0].dtype in (torch.float16, torch.float32) \
+                and args[0].dim() == 2 \
+                and args[1].dim() == 3 and kwargs.get("bias") is None:
+            return _GroupedMatmul.apply(args[0], args[1], kwargs.get("offs", args[2] if len(args) > 2 else None),
+                                            self.rec)
         if func is torch._VF.lstm or func is torch._VF.gru or func is torch._VF.rnn_tanh or func is torch._VF.rnn_relu:
             handled = self._rnn(func, args, kwargs)
             if handled is not None:

@@ -22,7 +22,7 @@ _VIEW = {
     "empty_like", "empty_strided", "new_empty", "new_empty_strided", "_to_copy_noop", "set_", "resize_",
 }
 _MATMUL = {"mm", "bmm", "addmm", "baddbmm", "addbmm", "matmul", "linear", "addmv", "mv", "dot", "_int_mm",
-           "_weight_int8pack_mm", "_weight_int4pack_mm"}
+           "_weight_int8pack_mm", "_weight_int4pack_mm", "_grouped_mm"}
 _CONV = {"convolution", "convolution_backward", "_convolution", "cudnn_convolution", "conv2d", "conv1d", "conv3d"}
 _NORM = {"native_batch_norm", "native_batch_norm_backward", "_native_batch_norm_legit",
          "_native_batch_norm_legit_functional", "native_layer_norm", "native_layer_norm_backward",
@@ -75,9 +75,22 @@ def classify_op(func: Any, ins: list[torch.Tensor], outs: list[torch.Tensor]) ->
     return OpClass.ELEMENTWISE
 
 
+def grouped_mm_flops(args: Any) -> float:
+    """aten._grouped_mm (MoE experts): a[S, K] against per-group b[G, K, N] -> out[S, N]: every row of
+    ``a`` meets one group, so 2·S·K·N (a 3-D ``a`` of G batches: 2·G·M·K·N). PyTorch's flop counter
+    has no formula for it."""
+    a, b = args[0], args[1]
+    n = b.shape[-1]
+    if a.dim() == 2:
+        return 2.0 * a.shape[0] * a.shape[1] * n
+    return 2.0 * a.numel() * n
+
+
 def count_flops(func: Any, args: Any, kwargs: Any, out: Any) -> float:
     """FLOPs of one op: PyTorch's formula where it has one, else one per output element."""
     packet = getattr(func, "overloadpacket", None)
+    if packet is torch.ops.aten._grouped_mm:
+        return grouped_mm_flops(args)
     fn = flop_registry.get(packet) if packet is not None else None
     if fn is not None:
         try:

@@ -201,7 +201,9 @@ def _hf_spec(path: Path, w: Workload, label: str) -> ModelSpec:
         try:
             model = cls._from_config(config, attn_implementation=attn_impl)
         except (ValueError, TypeError, ImportError):
-            model = cls._from_config(config)
+            # architectures without an SDPA path (e.g. Gemma-2's soft-capped attention) run eager
+            # attention in transformers, as they would for the user
+            model = cls._from_config(config, attn_implementation="eager")
         return model
 
     family = "llm" if task == "causal-lm" else "transformer"
