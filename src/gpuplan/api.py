@@ -90,13 +90,15 @@ def _summary(gpu: GPU) -> GPUSummary:
     return GPUSummary(gpu.name, gpu.vendor, gpu.architecture, gpu.compute_capability, gpu.memory_bytes)
 
 
-class _TraceCache:
+class TraceCache:
     """One trace per (workload, kernel profile): GPUs sharing a profile share the trace, and a trace
-    in which no attention kernel ran serves every profile."""
+    in which no attention kernel ran serves every profile. Also keeps the batch scalers (memory and
+    ops at any batch from two traces), so callers that go on after ``fit_many`` reuse its work."""
 
     def __init__(self) -> None:
         self.cache: dict[tuple[str, KernelProfile], Trace] = {}
         self.profile_free: dict[str, Trace] = {}
+        self.scalers: dict[tuple[str, KernelProfile], BatchScaler] = {}
 
     def fn(self, profile: KernelProfile) -> Callable[[Workload], Trace]:
         def trace(w: Workload) -> Trace:
@@ -113,6 +115,26 @@ class _TraceCache:
 
         return trace
 
+    def scaler(self, profile: KernelProfile, workload: Workload) -> BatchScaler:
+        key = (repr(workload.with_batch(0)), profile)
+        if key not in self.scalers:
+            self.scalers[key] = BatchScaler(self.fn(profile), workload)
+        return self.scalers[key]
+
+    def at(self, profile: KernelProfile, workload: Workload) -> Trace:
+        """The step at ``workload.batch``: from an existing batch scaler when its traces line up
+        (exact for batch-linear shapes), else a real trace."""
+        wkey = repr(workload)
+        if wkey in self.profile_free or (wkey, profile) in self.cache:  # a real trace is at hand
+            return self.fn(profile)(workload)
+        sc = self.scalers.get((repr(workload.with_batch(0)), profile))
+        if sc is not None and sc.affine:
+            return sc.at(workload.batch)
+        return self.fn(profile)(workload)
+
+
+_TraceCache = TraceCache  # older name, used by callers inside the package
+
 
 def _time_for(trace: Trace, gpu: GPU, precision: Precision) -> Any:
     try:
@@ -126,10 +148,12 @@ def _time_for(trace: Trace, gpu: GPU, precision: Precision) -> Any:
 
 
 def fit_many(workload: Workload, gpus: list[GPU], *, auto_batch: bool = False, context_bytes: int | None = None,
-             with_time: bool = True, progress: Callable[[str], None] | None = None) -> list[FitResult]:
-    """Memory (and time) of ``workload`` on each GPU; with ``auto_batch`` the largest batch that fits."""
-    cache = _TraceCache()
-    scalers: dict[KernelProfile, BatchScaler] = {}
+             with_time: bool = True, progress: Callable[[str], None] | None = None,
+             trace_cache: TraceCache | None = None) -> list[FitResult]:
+    """Memory (and time) of ``workload`` on each GPU; with ``auto_batch`` the largest batch that fits.
+
+    ``trace_cache``: pass one to reuse its traces and batch scalers afterwards (or from an earlier call)."""
+    cache = trace_cache if trace_cache is not None else TraceCache()
     searches: dict[tuple[int, int], BatchFitSearch] = {}
     batch_memo: dict[tuple[tuple[int, int], int | None, int], int] = {}
     memory_memo: dict[tuple[int, int, int, int | None], MemoryResult] = {}
@@ -145,11 +169,10 @@ def fit_many(workload: Workload, gpus: list[GPU], *, auto_batch: bool = False, c
         cap = usable_capacity(gpu)
         ws = cublas_workspace_bytes(gpu)
         if auto_batch:
-            if profile not in scalers:
-                scalers[profile] = BatchScaler(trace_fn, workload)
-            skey = (id(scalers[profile].t1), id(scalers[profile].t2))  # profiles may share traces
+            profile_scaler = cache.scaler(profile, workload)
+            skey = (id(profile_scaler.t1), id(profile_scaler.t2))  # profiles may share traces
             if skey not in searches:
-                searches[skey] = BatchFitSearch(scalers[profile])
+                searches[skey] = BatchFitSearch(profile_scaler)
             search = searches[skey]
             scaler = search.scaler
             # GPUs with the same traces, allocator limit and workspace size share the answer

@@ -261,7 +261,7 @@ def _times_at(workload: Workload, gpus: Sequence[GPU], batch: int, traces: _Trac
         groups.setdefault(kernel_profile_for(g), []).append(g)
     out: dict[str, tuple[TimeResult | None, Any]] = {}
     for profile, members in groups.items():
-        trace = traces.fn(profile)(workload.with_batch(batch))
+        trace = traces.at(profile, workload.with_batch(batch))
         for g in members:  # timed as fit_many times (train/infer steps and generate traces alike)
             mem = predict_memory(trace, g, context_bytes=context_bytes) if memory else None
             out[g.name] = (_time_for(trace, g, workload.precision), mem)
@@ -308,10 +308,10 @@ def compare_gpus(workload: Workload, gpus: Sequence[GPU], *, batch: int | None =
     day = today or price_data.current_date()
     rows_src = load_prices() if prices is None else prices
 
-    # (fit_many keeps its own traces; a shared cache would save the common-batch traces below)
-    fits = fit_many(workload.with_batch(1), list(gpus), auto_batch=True, context_bytes=context_bytes,
-                    with_time=True, progress=progress)
+    # one trace cache for everything: the common-batch steps below come from fit_many's batch scalers
     traces = _TraceCache()
+    fits = fit_many(workload.with_batch(1), list(gpus), auto_batch=True, context_bytes=context_bytes,
+                    with_time=True, progress=progress, trace_cache=traces)
     by_name = {g.name: g for g in gpus}
 
     # the best batch: fit_many's largest batch, or the user's cap (then memory and time at the cap)
