@@ -63,7 +63,8 @@ def test_an_uploaded_config_is_traced(base: str, web: SimpleNamespace) -> None:
     assert r.status == 200, r.body
     fit = r.json()["fit"]
     assert fit["model"] == "config.json (llama)" and fit["fits"] is True
-    assert r.json()["report"]["workload"]["hf_config"] is None  # no server path leaks
+    assert r.json()["report"]["workload"]["hf_config"] == "config.json"
+    assert "gpuplan-serve-" not in r.body.decode()  # the server's temporary path does not leak
 
 
 @pytest.mark.parametrize(

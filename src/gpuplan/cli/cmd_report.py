@@ -31,6 +31,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--format", choices=FORMATS, help="html, md or json (default: from the -o suffix, else html)")
     p.add_argument("--detail", type=int, default=3, metavar="N",
                    help="per-GPU charts for the first N GPUs (default 3)")
+    p.add_argument("--no-advice", action="store_true", help="leave out the advisor's plans for the first GPU "
+                   "(the advisor traces every configuration it tries: most of the time for big models)")
     add_common_options(p)
     p.set_defaults(func=run)
 
@@ -71,7 +73,8 @@ def run(args: argparse.Namespace) -> int:
     from gpuplan.i18n import tr
 
     with progress(tr("report for {model}", model=w.model), json_output=out_path is None and fmt != "html") as bar:
-        data = build_report(w, gpus, auto_batch=auto, context_bytes=context, detail=args.detail, progress=bar)
+        data = build_report(w, gpus, auto_batch=auto, context_bytes=context, detail=args.detail,
+                            with_advice=not args.no_advice, progress=bar)
     if fmt == "json":
         from gpuplan.render.jsonout import dumps
 

@@ -203,15 +203,35 @@ def _comparison(fits: list[FitResult], currency: str) -> tuple[Any, Availability
     return comparison_from_fits(fits, currency=currency), Availability(True)
 
 
-def _advice(workload: Workload, gpus: list[GPU], fits: list[FitResult]) -> tuple[Any, Availability]:
+def advice_for(workload: Workload, gpu: GPU, *, auto_batch: bool, context_bytes: int | None = None,
+               progress: Callable[[str], None] | None = None) -> Any:
+    """The advisor's plans for ``gpu`` (as ``gpuplan advise``: same target batch), with plan 1's PyTorch snippet."""
+    from gpuplan.advise.advisor import advise
+    from gpuplan.advise.snippet import snippet
+
+    target = None if auto_batch or workload.mode is not Mode.TRAIN else workload.batch * workload.grad_accum
+    advice = advise(workload, gpu, target_batch=target, context_bytes=context_bytes, progress=progress)
+    if advice.plans:
+        best = advice.plans[0]
+        advice.snippet = snippet(best.workload, finetune=advice.finetune,
+                                 title=f"gpuplan report: plan 1 for {workload.model} on {gpu.name}",
+                                 deepspeed_config=getattr(best, "engine_files", {}).get("ds_config.json"))
+    return advice
+
+
+def _advice(workload: Workload, gpu: GPU, *, auto_batch: bool, context_bytes: int | None,
+            sink: ProgressSink) -> tuple[Any, Availability]:
     try:
-        from gpuplan.advise import advisor  # type: ignore[attr-defined]
+        import gpuplan.advise.advisor  # noqa: F401
     except ImportError:
         return None, Availability(False, "the advisor (gpuplan advise) is not in this build")
-    run = getattr(advisor, "advice_for_report", None)
-    if run is None:
-        return None, Availability(False, "the advisor has no report entry point yet")
-    return run(workload, gpus, fits), Availability(True)
+    if workload.mode is Mode.GENERATE:
+        return None, Availability(False, "the advisor plans training and inference steps, not generation")
+    sink.describe(tr("advice for {gpu}", gpu=gpu.name))
+    advice = advice_for(workload, gpu, auto_batch=auto_batch, context_bytes=context_bytes,
+                        progress=lambda what: sink.describe(tr("advice: trying {what}", what=what)))
+    sink.advance()
+    return advice, Availability(True)
 
 
 def build_report(workload: Workload, gpus: list[GPU], *, auto_batch: bool = False, context_bytes: int | None = None,
@@ -227,14 +247,15 @@ def build_report(workload: Workload, gpus: list[GPU], *, auto_batch: bool = Fals
         context_bytes: CUDA context to assume instead of the modelled one.
         detail: how many of the first GPUs get memory-vs-batch sweeps (and per-GPU charts).
         sweep_points: batch sizes per sweep.
-        with_comparison / with_advice: include the comparison and advisor sections when available.
+        with_comparison / with_advice: include the comparison and the advisor's plans for the first GPU (the
+            advisor traces each configuration it tries: it is most of the report's time for big models).
         currency: currency of the comparison's prices.
         progress: a progress sink (``gpuplan.render.progress``); nothing is shown when None.
         now: the report's timestamp (tests pass a fixed one).
     """
     sink: ProgressSink = progress or NullProgress()
     start = time.perf_counter()
-    sink.add_total(len(gpus) + min(detail, len(gpus)))
+    sink.add_total(len(gpus) + min(detail, len(gpus)) + (1 if with_advice else 0))
     shared = SharedTraces(kernel_profile_for(g) for g in gpus)
     shared.on_trace = lambda w: sink.describe(tr("tracing {model} at batch {batch}", model=w.model, batch=w.batch))
     fits: list[FitResult]
@@ -266,8 +287,9 @@ def build_report(workload: Workload, gpus: list[GPU], *, auto_batch: bool = Fals
         sink.advance()
     comparison, comparison_status = (_comparison(fits, currency) if with_comparison
                                      else (None, Availability(False, "not requested")))
-    advice, advice_status = (_advice(workload, gpus, fits) if with_advice
-                             else (None, Availability(False, "not requested")))
+    advice, advice_status = (_advice(workload, gpus[0], auto_batch=auto_batch, context_bytes=context_bytes,
+                                     sink=sink) if with_advice and gpus
+                             else (None, Availability(False, "not requested (gpuplan report --no-advice)")))
     stamp = (now or datetime.now(UTC)).replace(microsecond=0).isoformat()
     return ReportData(
         gpuplan_version=__version__, generated_at=stamp, workload=to_jsonable(workload), auto_batch=auto_batch,

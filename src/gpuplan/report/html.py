@@ -302,9 +302,84 @@ def advice_section(data: ReportData) -> str:
     return "".join(out)
 
 
+def _note(n: Any) -> str:
+    from gpuplan.render.advise_text import note_text
+
+    return note_text(n)
+
+
+def plan_keys(p: Any) -> str:
+    """A plan's changes as short keys ("amp-fp16, checkpointing"), or "as given"."""
+    keys = [c.key for c in p.changes if c.key not in ("grad-accum", "batch")]
+    return ", ".join(keys) if keys else tr("as given")
+
+
+def plan_batch(p: Any) -> str:
+    return f"{p.micro_batch} × {p.grad_accum} = {p.effective_batch}" if p.grad_accum > 1 else str(p.micro_batch)
+
+
 def render_advice(advice: Any) -> str:
-    """The advisor's plan and its PyTorch snippet."""
-    return f"<pre>{escape(json.dumps(to_jsonable(advice), indent=2)[:4000])}</pre>"
+    """The advisor's plans (table, what each changes), plan 1's PyTorch code, and what was not tried."""
+    head = tr("{model} · {mode} on {gpu} ({mem})", model=advice.model, mode=tr(advice.mode), gpu=advice.gpu.name,
+              mem=fmt_bytes(advice.gpu.memory_bytes))
+    if advice.target_batch is not None:
+        head += " · " + tr("target effective batch {b}", b=advice.target_batch)
+    out = [f"<p>{escape(head)}</p>"]
+    if advice.plans:
+        rows = []
+        for p in advice.plans:
+            t = p.time
+            sps = t.samples_per_second if t is not None else None
+            rows.append([str(p.rank), plan_keys(p), plan_batch(p),
+                         f"{fmt_bytes(p.memory.device_total_bytes)} / {fmt_bytes(p.memory.capacity_bytes)}",
+                         fmt_secs(t.step_seconds if t is not None else None),
+                         "N/A" if sps is None else f"{sps:,.1f}", tr(str(p.risk.value))])
+        out.append("<p>" + escape(tr("Plans that fit, fastest first (each one traced and re-predicted):")) + "</p>")
+        out.append(_table([tr("#"), tr("changes"), tr("batch"), tr("memory / usable"), tr("step"), tr("samples/s"),
+                           tr("risk")], rows))
+        for p in advice.plans:
+            title = tr("plan {n}: {changes}", n=p.rank, changes=plan_keys(p))
+            if not p.verified:
+                title += " (" + tr("interpolated from traces at two batch sizes") + ")"
+            items = [f"<li>{escape(_note(c.summary))}<br><span class=\"muted\">{escape(_note(c.effect))}</span></li>"
+                     for c in p.changes] or [f"<li>{escape(tr('nothing to change: the workload fits as given'))}</li>"]
+            items += [f"<li class=\"muted\">{escape(_note(c))}</li>" for c in p.caveats]
+            out.append(f"<h3>{escape(title)}</h3><ul class=\"notes\">{''.join(items)}</ul>")
+    else:
+        out.append(f"<p><strong>{escape(tr('Nothing fits on this GPU, whatever the settings tried.'))}</strong></p>")
+    nf = advice.nothing_fits
+    if nf is not None:
+        lightest = ", ".join(c.key for c in nf.lightest_changes) or tr("as given")
+        lines = [tr("The lightest configuration tried ({changes}) needs {need} at batch 1 on this GPU (as given: "
+                    "{orig}).", changes=lightest, need=fmt_bytes(nf.device_bytes_at_batch1),
+                    orig=fmt_bytes(nf.original_device_bytes_at_batch1))]
+        if nf.smallest_memory_bytes is not None:
+            lines.append(tr("Smallest catalog GPU memory that fits it: {mem} (e.g. {gpu}).",
+                            mem=fmt_bytes(nf.smallest_memory_bytes), gpu=nf.smallest_memory_gpu))
+        out.append("".join(f"<p>{escape(x)}</p>" for x in lines))
+        if nf.cheapest:
+            out.append(_table([tr("GPU"), tr("memory"), tr("needs"), tr("price"), tr("kind"), tr("date")], [
+                [o.name, fmt_bytes(o.memory_bytes), fmt_bytes(o.device_total_bytes),
+                 "N/A" if o.price is None else f"{o.price:,.0f} {o.currency}", tr(o.price_kind or "N/A"),
+                 o.price_date or "N/A"] for o in nf.cheapest]))
+    if advice.snippet:
+        out.append(f"<h3>{escape(tr('PyTorch code for plan 1'))}</h3><pre><code>{escape(advice.snippet)}</code></pre>")
+    tried = [f"{', '.join(c.key for c in r.changes) or tr('as given')}: {_note(r.reason)}" for r in advice.rejected]
+    skipped = [f"{sk.key}: {_note(sk.reason)}" for sk in advice.skipped]
+    if tried or skipped:
+        out.append(f"<details><summary>{escape(tr('What else was considered'))}</summary>")
+        if tried:
+            out.append(f"<h3>{escape(tr('Tried, does not fit'))}</h3>" + _notes(tried))
+        if skipped:
+            out.append(f"<h3>{escape(tr('Not tried'))}</h3>" + _notes(skipped))
+        out.append("</details>")
+    if advice.search is not None:
+        st = advice.search
+        out.append('<p class="muted">' + escape(tr(
+            "searched {n} configurations ({pruned} pruned without tracing), {traces} traces, {secs} s",
+            n=st.candidates_evaluated, pruned=st.candidates_pruned, traces=st.traces, secs=f"{st.seconds:.1f}"))
+            + "</p>")
+    return "".join(out)
 
 
 def merged_assumptions(data: ReportData) -> list[str]:

@@ -6,15 +6,13 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from gpuplan.i18n import tr
 from gpuplan.render.charts import category_label
 from gpuplan.render.console import fmt_bytes
-from gpuplan.render.jsonout import to_jsonable
 from gpuplan.report.data import Availability, Comparison, ReportData
-from gpuplan.report.html import merged_assumptions
+from gpuplan.report.html import merged_assumptions, plan_batch, plan_keys
 from gpuplan.report.text import (
     BREAKDOWN_ORDER,
     fmt_secs,
@@ -55,8 +53,32 @@ def _price(x: float | None, cur: str, digits: int, quote: Any) -> str:
     return text
 
 
-def _json_block(obj: Any) -> list[str]:
-    return ["```json", json.dumps(to_jsonable(obj), indent=2, ensure_ascii=False), "```"]
+def _advice_lines(advice: Any) -> list[str]:
+    from gpuplan.render.advise_text import note_text
+
+    lines = []
+    if advice.plans:
+        rows = []
+        for p in advice.plans:
+            t = p.time
+            sps = t.samples_per_second if t is not None else None
+            rows.append([str(p.rank), plan_keys(p), plan_batch(p),
+                         f"{fmt_bytes(p.memory.device_total_bytes)} / {fmt_bytes(p.memory.capacity_bytes)}",
+                         fmt_secs(t.step_seconds if t is not None else None), _num(sps, 1), tr(str(p.risk.value))])
+        lines += _table([tr("#"), tr("changes"), tr("batch"), tr("memory / usable"), tr("step"), tr("samples/s"),
+                         tr("risk")], rows, right={0, 2, 3, 4, 5})
+        changes = advice.plans[0].changes
+        lines += [""] + ([f"- {note_text(c.summary)} — {note_text(c.effect)}" for c in changes]
+                         or ["- " + tr("nothing to change: the workload fits as given")])
+    else:
+        lines.append(tr("Nothing fits on this GPU, whatever the settings tried."))
+    nf = advice.nothing_fits
+    if nf is not None and nf.smallest_memory_bytes is not None:
+        lines += ["", tr("Smallest catalog GPU memory that fits it: {mem} (e.g. {gpu}).",
+                         mem=fmt_bytes(nf.smallest_memory_bytes), gpu=nf.smallest_memory_gpu)]
+    if advice.snippet:
+        lines += ["", f"### {tr('PyTorch code for plan 1')}", "", "```python", advice.snippet.rstrip(), "```"]
+    return lines
 
 
 def render_markdown(data: ReportData) -> str:
@@ -130,7 +152,10 @@ def render_markdown(data: ReportData) -> str:
     else:
         lines.append(_unavailable(data.comparison_status))
     lines += ["", f"## {tr('Advice')}", ""]
-    lines += _json_block(data.advice) if data.advice_status.available else [_unavailable(data.advice_status)]
+    if data.advice_status.available and data.advice is not None:
+        lines += _advice_lines(data.advice)
+    else:
+        lines.append(_unavailable(data.advice_status))
     if r0:
         lines += ["", f"## {tr('Assumptions and limits')}", ""]
         lines += [f"- {a}" for a in merged_assumptions(data)]

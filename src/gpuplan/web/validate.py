@@ -31,7 +31,7 @@ MAX_SEQ_LEN = 32768
 MAX_PARAMS = 5e11  # estimated parameters of an uploaded config (LLaMA-3.1-405B has 4.1e11)
 MODES = (Mode.TRAIN, Mode.INFER)
 FIELDS = frozenset({"model", "config", "gpu", "mode", "precision", "optimizer", "batch", "seq_len", "checkpointing",
-                    "lang"})
+                    "advise", "lang"})
 
 # upper bounds of the size fields of a transformers config (any of the aliases models use)
 CONFIG_BOUNDS: dict[str, int] = {
@@ -62,6 +62,7 @@ class FitRequest:
     seq_len: int | None
     checkpointing: bool
     lang: str
+    advise: bool = True  # include the advisor's plans (slower: it traces each configuration it tries)
 
     def workload(self, config_path: str | None) -> Workload:
         """The Workload; ``config_path`` is where the worker wrote ``config_text``."""
@@ -283,9 +284,12 @@ def parse_fit_request(body: Any) -> FitRequest:
     ckpt = body.get("checkpointing", False)
     if not isinstance(ckpt, bool):
         raise _fail("checkpointing: expected true or false.", lang)
+    want_advice = body.get("advise", True)
+    if not isinstance(want_advice, bool):
+        raise _fail("advise: expected true or false.", lang)
     if precision.is_weight_only_quant and mode is Mode.TRAIN:
         raise _fail("precision {p} trains only LoRA adapters, which this page does not set up; use it with mode "
                     "infer.", lang, p=precision.value)
     return FitRequest(model=model, config_text=config_text, config_label=label, gpu=gpu, mode=mode,
                       precision=precision, optimizer=optimizer, batch=batch, auto_batch=auto, seq_len=seq_len,
-                      checkpointing=ckpt, lang=lang)
+                      checkpointing=ckpt, lang=lang, advise=want_advice)

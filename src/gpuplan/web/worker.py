@@ -54,14 +54,24 @@ def run_job(req: FitRequest) -> dict[str, Any]:
             path = os.path.join(tmp, "config.json")
             with open(path, "w", encoding="utf-8") as f:
                 f.write(req.config_text)
-        data = build_report(req.workload(path), [get_gpu(req.gpu)], auto_batch=req.auto_batch, detail=1)
-    report = to_jsonable(data)
-    if req.config_text is not None:  # the temporary path means nothing to the client
-        report["workload"]["hf_config"] = None
-        for fit in report["fits"]:
-            fit["model"] = req.config_label
-    return {"fit": report["fits"][0], "report": report, "charts": gpu_charts(data, 0),
-            "html": render_sections(data), "seconds": round(time.perf_counter() - start, 3)}
+        data = build_report(req.workload(path), [get_gpu(req.gpu)], auto_batch=req.auto_batch, detail=1,
+                            with_advice=req.advise)
+        result = {"report": to_jsonable(data), "charts": gpu_charts(data, 0), "html": render_sections(data)}
+        if path is not None:  # the server's temporary paths mean nothing to the client
+            result = _replace_text(_replace_text(result, path, "config.json"), tmp, ".")
+    result["fit"] = result["report"]["fits"][0]
+    result["seconds"] = round(time.perf_counter() - start, 3)
+    return result
+
+
+def _replace_text(obj: Any, old: str, new: str) -> Any:
+    if isinstance(obj, str):
+        return obj.replace(old, new)
+    if isinstance(obj, dict):
+        return {k: _replace_text(v, old, new) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_replace_text(v, old, new) for v in obj]
+    return obj
 
 
 def _worker_main(conn: Connection) -> None:  # pragma: no cover - runs in the child process
@@ -70,7 +80,7 @@ def _worker_main(conn: Connection) -> None:  # pragma: no cover - runs in the ch
 
     # warm up (imports of torch and transformers, the tracer's and the engines' first-call costs) before
     # taking requests, so the time limit applies to the request's own work
-    run_job(parse_fit_request({"model": "mlp", "gpu": "GeForce GTX 760", "batch": 2}))
+    run_job(parse_fit_request({"model": "mlp", "gpu": "GeForce GTX 760", "batch": 2, "advise": False}))
     conn.send(("ready", None))
     while True:
         try:
