@@ -15,6 +15,7 @@ from gpuplan.advise.compare import CompareResult, CompareRow
 from gpuplan.catalog.prices import PriceQuote, convert, parse_date
 from gpuplan.i18n import tr
 from gpuplan.memory.batch import MAX_BATCH
+from gpuplan.render.fit_text import mode_name
 
 NA = "N/A"
 _SYMBOL = {"USD": "$", "CNY": "¥", "EUR": "€"}
@@ -91,7 +92,7 @@ def stale_legend(today: str) -> str:
 
 
 def _title(res: CompareResult) -> str:
-    what = f"{res.model} · {res.mode} · {res.precision}"
+    what = f"{res.model} · {mode_name(res.mode)} · {res.precision}"
     n = len(res.rows)
     return tr("{what} on {n} GPUs", what=what, n=n)
 
@@ -102,9 +103,9 @@ def _batch_line(res: CompareResult) -> str:
     if res.common_batch_given:
         line = tr("common batch {b} (--batch)", b=res.common_batch)
     else:
-        line = tr("common batch {b}: the largest batch every fitting GPU runs", b=res.common_batch)
-        if res.common_batch_limited_by:
-            line += " " + tr("(set by {gpu})", gpu=res.common_batch_limited_by)
+        line = (tr("common batch {b}: the largest batch every fitting GPU runs (set by {gpu})", b=res.common_batch,
+                   gpu=res.common_batch_limited_by) if res.common_batch_limited_by
+                else tr("common batch {b}: the largest batch every fitting GPU runs", b=res.common_batch))
     if res.max_batch:
         line += " · " + tr("best batch capped at {b} (--max-batch)", b=res.max_batch)
     if res.reference_gpu:

@@ -129,14 +129,14 @@ def _driver_lines(r: DoctorReport) -> list[Line]:
     lines: list[Line] = [(tr("NVIDIA driver"), "bold")]
     if not n.available:
         lines.append(_row(tr("status"), _status_short(n.status) or tr(n.message or n.status.value), "yellow"))
-        lines.append(_row("GPUs", tr("none found")))
+        lines.append(_row(tr("GPUs"), tr("none found")))
         return lines
     lines.append(_row(tr("driver"), _na(n.driver_version, n.unavailable.get("driver_version"))))
     lines.append(_row(tr("max CUDA"), _na(n.cuda_driver_version, n.unavailable.get("cuda_driver_version"))))
     if r.driver is not None and r.driver.required_driver:
         lines.append(_row(tr("torch needs"), tr("driver ≥ {version} (CUDA {cuda})", version=r.driver.required_driver,
                                                 cuda=r.driver.build_cuda)))
-    lines.append(_row("GPUs", str(len(n.devices)) if n.devices else tr("none found")))
+    lines.append(_row(tr("GPUs"), str(len(n.devices)) if n.devices else tr("none found")))
     return lines
 
 

@@ -134,7 +134,7 @@ def print_fit(r: FitResult, console: Console, *, dataset_size: int | None = None
         for note in tm.notes:
             console.print("  [dim]" + tr("note: {x}", x=tr(note)) + "[/]")
     for w in r.warnings:
-        console.print("  [yellow]" + tr("warning:") + "[/] " + tr(w))
+        console.print("  " + tr("{label} {text}", label=f"[yellow]{tr('warning:')}[/]", text=tr(w)))
     for u in m.uncovered:
         console.print("  [dim]" + tr("not modelled: {x}", x=tr(u)) + "[/]")
     for a in m.assumptions:

@@ -70,8 +70,8 @@ def spec_section(gpu: GPU) -> Section:
              tr("boost {mhz} MHz", mhz=fmt_num(gpu.boost_clock_mhz, 0)) if gpu.boost_clock_mhz
              else tr("boost: {x}", x=NA)]
     rows = [
-        (tr("Memory"), ", ".join(mem)),
-        (tr("Compute units"), ", ".join(units)),
+        (tr("Memory"), tr(", ").join(mem)),
+        (tr("Compute units"), tr(", ").join(units)),
         ("FP32", _tflops(gpu.fp32_tflops)),
         (tr("FP16 (non-tensor)"), _tflops(gpu.fp16_tflops)),
         (tr("Tensor FP16, FP32 acc"), _tflops(gpu.tensor_fp16_tflops)),
@@ -136,8 +136,8 @@ def compat_section(gpu: GPU, c: CompatReport) -> Section:
                                                 last=pt.last or tr("current"))))
         rows.append((tr("PyTorch Linux wheels"), _variant_summary(c)))
         if tk.max is not None:
-            rows.append((tr("PyTorch source build"), f"<= {pt.newest_source_build or NA} "
-                                                     + tr("({note})", note=tr(pt.source_build_note or ""))))
+            rows.append((tr("PyTorch source build"), tr("{value} ({note})", value=f"<= {pt.newest_source_build or NA}",
+                                                        note=tr(pt.source_build_note or ""))))
         rows += [(tr("Note"), tr(n)) for n in pt.notes]
     tf = c.tensorflow
     if tf.supported or tf.last:

@@ -100,13 +100,14 @@ def _details(s: StrategyPlan, console: Console) -> None:
         console.print("  " + escape(tr("step {step} = {parts}; one GPU: {single}", step=_secs(s.step_seconds),
                                        parts=parts, single=_secs(s.single_gpu_step_seconds))))
     for c in s.comm:
-        console.print("  " + escape(tr("{op} of {what}: {size} tensor, {sent} sent per GPU per {per} over {link}: "
+        per = {"step": tr("per step"), "micro-step": tr("per micro-step")}.get(c.per, f"per {c.per}")
+        console.print("  " + escape(tr("{op} of {what}: {size} tensor, {sent} sent per GPU {per} over {link}: "
                                        "{sec}, overlap {overlap}", op=c.op.value.replace("_", "-"), what=tr(c.what),
                                        size=fmt_bytes(c.tensor_bytes), sent=fmt_bytes(c.bytes_sent_per_gpu),
-                                       per=tr(c.per), link=tr(c.link), sec=_secs(c.seconds), overlap=tr(c.overlap)))
+                                       per=per, link=tr(c.link), sec=_secs(c.seconds), overlap=tr(c.overlap)))
                       + ("" if c.exposed_seconds is None else escape(tr("; exposed {x}", x=_secs(c.exposed_seconds)))))
     console.print("  " + escape(tr("files: {names} (write them with -o DIR)", names=", ".join(s.files))))
     for w in s.warnings:
-        console.print("  [yellow]" + escape(tr("warning:")) + "[/] " + escape(tr(w)))
+        console.print("  " + tr("{label} {text}", label=f"[yellow]{escape(tr('warning:'))}[/]", text=escape(tr(w))))
     for a in s.assumptions:
         console.print("  [dim]" + escape(tr("assumed: {x}", x=tr(a))) + "[/]")

@@ -20,10 +20,11 @@ from gpuplan.render.compare_text import (
     source_cell,
     stale_legend,
 )
+from gpuplan.render.fit_text import mode_name
 
 
 def _job_line(res: RecommendResult) -> str:
-    what = f"{res.model} · {res.mode} · {res.precision}"
+    what = f"{res.model} · {mode_name(res.mode)} · {res.precision}"
     job = res.job
     if job.samples is None:
         return tr("{what}: no job size given", what=what)
