@@ -433,6 +433,9 @@ def _plan(out: _Outcome, rank: int, target: int | None, as_given: Workload, gpu:
     risk = max((c.risk for c in changes), key=lambda r: r.level, default=Risk.NONE)
     caveats = [c for t in out.techniques for c in t.caveats] + out.caveats
     assert out.memory is not None and out.workload is not None
+    if out.memory.needed_cache_release:
+        caveats.append(Note.of("near the limit: the allocator must release cached blocks to fit; fragmentation can "
+                               "still make a real run fail (a smaller micro-batch leaves headroom)"))
     w = out.workload
     return Plan(rank=rank, changes=changes, fits=out.fits, micro_batch=out.micro, grad_accum=out.accum,
                 effective_batch=out.micro * out.accum, max_micro_batch=out.max_micro, memory=out.memory,

@@ -92,7 +92,7 @@ def check_pipeline(needed: float | None, host: HostSpec, rate: DecodeRate | None
             decode = workers * rate.samples_per_second_per_core
             cpu_ok = cores_needed <= workers
             if not cpu_ok:
-                notes.append(Note.of("the CPU decodes {have:,.0f} samples/s with {w} workers but the GPU takes "
+                notes.append(Note.of("the CPU decodes {have:,.0f} samples/s with {w} worker(s) but the GPU takes "
                                      "{need:,.0f}: the GPU will wait for data (pre-decode or cache the dataset, use "
                                      "GPU decoding such as DALI or torchvision.io.decode_jpeg on the GPU, or fewer "
                                      "augmentations)", have=decode, w=workers, need=needed))

@@ -92,8 +92,8 @@ def print_pipeline(chk: PipelineCheck, console: Console) -> None:
         console.print("  " + escape(tr("decode: {rate:,.0f} samples/s per core ({source})",
                                        rate=rate.samples_per_second_per_core, source=rate.source)))
         verdict = {True: tr("enough"), False: tr("NOT enough"), None: "N/A"}[chk.cpu_ok]
-        console.print("  " + escape(tr("the GPU takes {need} samples/s: {cores} cores of decoding needed, {workers} "
-                                       "DataLoader workers available: {verdict}", need=need,
+        console.print("  " + escape(tr("the GPU takes {need} samples/s: cores of decoding needed: {cores}, DataLoader "
+                                       "workers available: {workers}: {verdict}", need=need,
                                        cores="N/A" if chk.cores_needed is None else chk.cores_needed,
                                        workers="N/A" if chk.workers is None else chk.workers, verdict=verdict)))
     else:
