@@ -54,6 +54,8 @@ def test_html_has_every_section_and_the_charts_of_the_detail_gpus(report: Report
     assert "GeForce GTX 1060 6GB" in html
     assert "1 GiB = 2^30 bytes" in html  # GiB vs GB explained once
     assert html.count("1 GiB = 2^30 bytes") == 1
+    assert report.advice_status.available and "PyTorch code for plan 1" in html  # the advisor, for the first GPU
+    assert "<pre><code># gpuplan report: plan 1 for lstm on GeForce GTX 760" in html
 
 
 def test_embedded_json_equals_the_json_format(report: ReportData) -> None:

@@ -76,13 +76,19 @@ def _badge(fits: bool | None) -> str:
     return f'<span class="badge {cls}">{escape(verdict_word(fits))}</span>'
 
 
-def _table(head: list[str], rows: list[list[str]], *, raw: bool = False, cls: str = "") -> str:
-    """A table; cells are escaped unless ``raw`` (then they are trusted HTML made here)."""
+def _table(head: list[str], rows: list[list[str]], *, raw: bool = False, cls: str = "",
+           left: frozenset[int] = frozenset({0})) -> str:
+    """A table, numbers right-aligned (columns in ``left`` are text); cells are escaped unless ``raw``
+    (then they are trusted HTML made here)."""
     def cell(x: str) -> str:
         return x if raw else escape(x)
 
-    h = "".join(f"<th>{escape(c)}</th>" for c in head)
-    body = "".join("<tr>" + "".join(f"<td>{cell(c)}</td>" for c in row) + "</tr>" for row in rows)
+    def align(i: int) -> str:
+        return ' style="text-align:left"' if i in left and i else ""
+
+    h = "".join(f"<th{align(i)}>{escape(c)}</th>" for i, c in enumerate(head))
+    body = "".join("<tr>" + "".join(f"<td{align(i)}>{cell(c)}</td>" for i, c in enumerate(row)) + "</tr>"
+                   for row in rows)
     return f'<div class="table-wrap"><table class="{cls}"><thead><tr>{h}</tr></thead><tbody>{body}</tbody></table></div>'
 
 
@@ -336,7 +342,7 @@ def render_advice(advice: Any) -> str:
                          "N/A" if sps is None else f"{sps:,.1f}", tr(str(p.risk.value))])
         out.append("<p>" + escape(tr("Plans that fit, fastest first (each one traced and re-predicted):")) + "</p>")
         out.append(_table([tr("#"), tr("changes"), tr("batch"), tr("memory / usable"), tr("step"), tr("samples/s"),
-                           tr("risk")], rows))
+                           tr("risk")], rows, left=frozenset({1, 6})))
         for p in advice.plans:
             title = tr("plan {n}: {changes}", n=p.rank, changes=plan_keys(p))
             if not p.verified:
