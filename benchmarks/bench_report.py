@@ -4,7 +4,8 @@
     python benchmarks/bench_report.py [--model resnet50] [--gpu "gtx 760,rtx 3060 12gb,a100 80gb"] [--batch 32]
 
 Measures (1) the command end to end in a fresh process (Python start, imports, tracing, HTML written),
-best of ``--repeat`` runs, and (2) in one warm process: build_report and render_html separately.
+best of ``--repeat`` runs, without and with the advisor's section, and (2) in one warm process:
+build_report (without advice) and render_html separately.
 """
 
 from __future__ import annotations
@@ -27,17 +28,17 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
 
     out = Path(tempfile.mkdtemp(prefix="gpuplan-bench-")) / "report.html"
-    cmd = [sys.executable, "-m", "gpuplan", "report", args.model, "--gpu", args.gpu, "--batch", args.batch,
-           "-o", str(out)]
-    walls = []
-    for _ in range(args.repeat):
-        t0 = time.perf_counter()
-        subprocess.run(cmd, check=True, capture_output=True, env={**os.environ, "GPUPLAN_LANG": "en"})
-        walls.append(time.perf_counter() - t0)
-    size = out.stat().st_size
+    base = [sys.executable, "-m", "gpuplan", "report", args.model, "--gpu", args.gpu, "--batch", args.batch,
+            "-o", str(out)]
     print(f"command: gpuplan report {args.model} --gpu {args.gpu!r} --batch {args.batch} -o report.html")
-    print(f"  end to end (fresh process): best {min(walls):.2f} s of {args.repeat} "
-          f"({', '.join(f'{w:.2f}' for w in walls)}); report {size / 1024:.0f} KiB")
+    for label, extra in (("without the advisor (--no-advice)", ["--no-advice"]), ("with the advisor", [])):
+        walls = []
+        for _ in range(args.repeat):
+            t0 = time.perf_counter()
+            subprocess.run(base + extra, check=True, capture_output=True, env={**os.environ, "GPUPLAN_LANG": "en"})
+            walls.append(time.perf_counter() - t0)
+        print(f"  end to end, fresh process, {label}: best {min(walls):.2f} s of {args.repeat} "
+              f"({', '.join(f'{w:.2f}' for w in walls)}); report {out.stat().st_size / 1024:.0f} KiB")
 
     t0 = time.perf_counter()
     from gpuplan.catalog import get_gpu, resolve_gpus
@@ -48,14 +49,14 @@ def main(argv: list[str] | None = None) -> int:
     t_import = time.perf_counter() - t0
     gpus = resolve_gpus(args.gpu) if "," in args.gpu else [get_gpu(args.gpu)]
     w = Workload(args.model, batch=int(args.batch))
-    build_report(w, gpus)  # warm-up: the tracer's first call pays one-off costs
+    build_report(w, gpus, with_advice=False)  # warm-up: the tracer's first call pays one-off costs
     t0 = time.perf_counter()
-    data = build_report(w, gpus)
+    data = build_report(w, gpus, with_advice=False)
     t_build = time.perf_counter() - t0
     t0 = time.perf_counter()
     html = render_html(data)
     t_render = time.perf_counter() - t0
-    print(f"  in process: imports {t_import:.2f} s; warm build_report {t_build:.2f} s ({data.traces} traces, "
+    print(f"  in process: imports {t_import:.2f} s; warm build_report without advice {t_build:.2f} s ({data.traces} traces, "
           f"{len(gpus)} GPUs, {sum(len(s.points) for s in data.sweeps)} sweep points); render_html {t_render:.3f} s "
           f"({len(html.encode()) / 1024:.0f} KiB)")
     return 0
