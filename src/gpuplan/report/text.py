@@ -40,11 +40,10 @@ def sweep_caption(s: BatchSweep) -> str:
     text = tr("Device memory (context included) at each batch size, from real traces at batches {traced}; "
               "dashed: usable capacity.", traced=", ".join(str(b) for b in s.traced_batches))
     if s.max_batch_size is not None and s.max_batch_size >= MAX_BATCH:
-        text += " " + tr("Every batch up to {n} fits (the search stops there).", n=s.max_batch_size)
-    elif s.max_batch_size is not None:
+        return text + " " + tr("Every batch up to {n} fits (the search stops there).", n=s.max_batch_size)
+    if s.max_batch_size is not None:
         text += " " + tr("Largest batch {n} ({how}).", n=s.max_batch_size, how=how)
-    text += " " + tr("Near the limit the allocator frees its cache, so the curve bends before it crosses.")
-    return text
+    return text + " " + tr("Near the limit the allocator frees its cache, so the curve bends before it crosses.")
 
 
 def largest_batch_cell(data: ReportData, r: FitResult) -> str:
