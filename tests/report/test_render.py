@@ -121,3 +121,11 @@ def test_resnet50_on_three_gpus_needs_two_traces() -> None:
     assert 0 < small < 32 < mid < big  # 2 GB, 12 GB and 80 GB cards
     assert data.fits[0].fits is False and data.fits[1].fits is True
     assert len(render_html(data).encode()) < 1_000_000
+
+
+def test_big_reports_leave_the_json_out(report: ReportData, monkeypatch: pytest.MonkeyPatch) -> None:
+    import gpuplan.report.html as html_mod
+
+    monkeypatch.setattr(html_mod, "EMBED_JSON_MAX_BYTES", 1000)
+    html = render_html(report)
+    assert 'id="gpuplan-report-data"' not in html and "--format json" in html

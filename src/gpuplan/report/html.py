@@ -443,8 +443,14 @@ def render_sections(data: ReportData) -> str:
     return "".join(parts)
 
 
+EMBED_JSON_MAX_BYTES = 600 * 1024  # past this (e.g. --gpu all) the JSON is left out of the page
+
+
 def _json_script(data: ReportData) -> str:
     text = json.dumps(to_jsonable(data), ensure_ascii=False, separators=(",", ":"))
+    if len(text.encode()) > EMBED_JSON_MAX_BYTES:
+        return "<!-- " + escape(tr("The report data is too big to embed here: gpuplan report … --format json "
+                                   "writes it.")) + " -->"
     text = text.replace("</", "<\\/").replace("<!--", "<\\!--")
     return f'<script type="application/json" id="gpuplan-report-data">{text}</script>'
 
