@@ -268,3 +268,15 @@ def test_resnet50_exact_state_bytes(resnet50_b64: Trace) -> None:
 @pytest.fixture(scope="module")
 def resnet50_b64() -> Trace:
     return trace_workload(Workload("resnet50", batch=64))
+
+
+@pytest.mark.parametrize("attention", ["flash", "math"])
+def test_checkpointed_llama_recomputes_with_the_target_kernels(attention: str) -> None:
+    """Backward recomputation runs without torch-function modes; the tracer re-enters its kernel
+    emulation there (else the recomputed block saves different tensors and checkpoint refuses)."""
+    fixture = str(Path(__file__).parents[1] / "fixtures" / "tiny_llama_gqa.json")
+    w = Workload("tiny-llama", hf_config=fixture, batch=2, seq_len=32, checkpointing=True)
+    t = trace_workload(w, KernelProfile(attention=attention))
+    backward_attention = [o for o in t.ops if o.phase is Phase.BACKWARD and "attention" in o.name]
+    if attention == "flash":
+        assert backward_attention  # the recomputed forward and the attention backward, both emulated

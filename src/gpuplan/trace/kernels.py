@@ -18,6 +18,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 import torch
@@ -206,6 +207,19 @@ class _GroupedMatmul(torch.autograd.Function):
 _GROUPED_MM = tuple(f for f in (getattr(F, "grouped_mm", None), getattr(torch, "_grouped_mm", None)) if f is not None)
 
 
+class _Reentered:
+    """Enter a TorchFunctionMode for one recomputation (a mode object can be entered again)."""
+
+    def __init__(self, mode: TorchFunctionMode) -> None:
+        self.mode = mode
+
+    def __enter__(self) -> None:
+        self.mode.__enter__()
+
+    def __exit__(self, *exc: Any) -> None:
+        self.mode.__exit__(*exc)
+
+
 class TargetKernels(TorchFunctionMode):
     """Route SDPA and RNN calls to emulations of the target GPU's kernels."""
 
@@ -214,6 +228,12 @@ class TargetKernels(TorchFunctionMode):
         self.profile = profile
         self.rec = recorder
         self.backends_used: set[str] = set()
+
+    def recompute_contexts(self) -> tuple[contextlib.AbstractContextManager[Any], contextlib.AbstractContextManager[Any]]:
+        """``context_fn`` for torch.utils.checkpoint: torch-function modes are not active while backward
+        recomputes a checkpointed block, so the recomputation re-enters this mode (else it would run the
+        CPU's own SDPA/RNN kernels and save different tensors than the forward did)."""
+        return contextlib.nullcontext(), _Reentered(self)
 
     def __torch_function__(self, func: Any, types: Any, args: Any = (), kwargs: Any = None) -> Any:
         kwargs = kwargs or {}

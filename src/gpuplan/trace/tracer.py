@@ -225,11 +225,12 @@ def trace_workload(w: Workload, profile: KernelProfile | None = None) -> Trace:
     pure_low = w.precision in (Precision.FP16, Precision.BF16)
     training = w.mode is Mode.TRAIN
     rec = Recorder()
+    kernels = TargetKernels(profile, rec)
     fake = FakeTensorMode(allow_non_fake_inputs=True)  # host constants made at build time (HostConstants)
     model = build_model(spec, w, fake)
     with fake:
         if w.checkpointing and training:
-            techniques.enable_checkpointing(model)
+            techniques.enable_checkpointing(model, kernels.recompute_contexts)
         model.train(training)
         params = [p for p in model.parameters() if p.requires_grad] if training else []
         optimizer = _make_optimizer(w.optimizer, params, bool(dict(w.extra).get("foreach", True))) if training else None
@@ -247,7 +248,6 @@ def trace_workload(w: Workload, profile: KernelProfile | None = None) -> Trace:
     else:
         num_classes = spec.num_classes
     loss_kind = w.loss or spec.loss
-    kernels = TargetKernels(profile, rec)
     micro_steps = min(w.grad_accum, 2) if training else 1
     forward_end_event = 0
     forward_blocks: set[int] = set()

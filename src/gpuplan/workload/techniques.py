@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import fnmatch
 import math
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -147,23 +148,31 @@ def quantize_linears(model: nn.Module, kind: str, compute_dtype: torch.dtype) ->
 
 
 class _Checkpointed(nn.Module):
-    def __init__(self, inner: nn.Module) -> None:
+    def __init__(self, inner: nn.Module, context_fn: Callable[[], Any] | None = None) -> None:
         super().__init__()
         self.inner = inner
+        self.context_fn = context_fn
 
     def forward(self, *args: Any, **kwargs: Any) -> Any:
-        return checkpoint(self.inner, *args, use_reentrant=False, **kwargs)
+        extra = {"context_fn": self.context_fn} if self.context_fn is not None else {}
+        return checkpoint(self.inner, *args, use_reentrant=False, **extra, **kwargs)
 
 
-def enable_checkpointing(model: nn.Module) -> int:
+def enable_checkpointing(model: nn.Module, context_fn: Callable[[], Any] | None = None) -> int:
     """Activation checkpointing per block, as users do it: HF models use their own switch;
     otherwise each child of the block containers (Sequential/ModuleList of non-leaf modules) is
-    wrapped with torch.utils.checkpoint (non-reentrant). Returns the number of checkpointed blocks."""
+    wrapped with torch.utils.checkpoint (non-reentrant). Returns the number of checkpointed blocks.
+
+    ``context_fn`` is torch.utils.checkpoint's (forward context, recomputation context) factory: the
+    tracer uses it to keep its target-kernel emulation active when backward recomputes a block."""
+    kwargs: dict[str, Any] = {"use_reentrant": False}
+    if context_fn is not None:
+        kwargs["context_fn"] = context_fn
     if hasattr(model, "gradient_checkpointing_enable") and getattr(model, "supports_gradient_checkpointing", False):
         if hasattr(model, "activation_checkpointing_enable"):  # transformers >= 5.x name
-            model.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False})
+            model.activation_checkpointing_enable(activation_checkpointing_kwargs=kwargs)
         else:
-            model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+            model.gradient_checkpointing_enable(gradient_checkpointing_kwargs=kwargs)
         return sum(1 for m in model.modules() if getattr(m, "gradient_checkpointing", False))
     count = 0
     for container in list(model.modules()):
@@ -175,7 +184,7 @@ def enable_checkpointing(model: nn.Module) -> int:
         if any(isinstance(k, _Checkpointed) for _, k in kids):
             continue
         for child_name, child in kids:
-            setattr(container, child_name, _Checkpointed(child))
+            setattr(container, child_name, _Checkpointed(child, context_fn))
             count += 1
     if count == 0:
         raise UsageError(msg("--checkpointing: found no blocks (Sequential/ModuleList of sub-modules) to checkpoint "
