@@ -111,8 +111,9 @@ def test_freeze_choices_are_exact_globs() -> None:
     assert not isinstance(head, str) and head.globs == ("embed.", "blocks.")
     resnet_like = model_layout(Workload(f"{TINY_MODELS}:resnet_names", inputs=(InputSpec((3, 32, 32)),)))
     assert not isinstance(resnet_like, str)
-    why = freeze_lower_half(resnet_like)
-    assert isinstance(why, str) and "globs" in why  # root conv1 would also freeze the blocks' conv1
+    # globs are anchored module prefixes: the root conv1 does not also select the blocks' conv1
+    half = freeze_lower_half(resnet_like)
+    assert not isinstance(half, str) and half.globs == ("conv1.", "bn1.", "layer1.")
 
 
 # --------------------------------------------------------------------------------------------- the search

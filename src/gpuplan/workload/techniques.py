@@ -21,8 +21,10 @@ _HEAD_NAMES = ("lm_head", "classifier", "score", "qa_outputs", "head", "fc", "po
 
 
 def _matches(name: str, globs: tuple[str, ...]) -> bool:
-    return any(fnmatch.fnmatch(name, g) or fnmatch.fnmatch(name, f"*{g}*") or fnmatch.fnmatch(name, f"{g}.*")
-               for g in globs)
+    """A glob selects a parameter when it matches the full name or a module prefix of it: ``layer1``
+    selects ``layer1.0.conv1.weight`` but not ``layer10...`` nor the ``conv1`` inside blocks; write
+    ``*conv1*`` to match anywhere."""
+    return any(fnmatch.fnmatch(name, g) or fnmatch.fnmatch(name, g.rstrip(".") + ".*") for g in globs)
 
 
 def freeze(model: nn.Module, globs: tuple[str, ...]) -> int:
