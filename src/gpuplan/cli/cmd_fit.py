@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import sys
 
 from gpuplan.cli.main import add_common_options
 from gpuplan.cli.workload_args import add_workload_options, workload_from_args
@@ -39,20 +38,10 @@ def run(args: argparse.Namespace) -> int:
     many = args.gpu is not None and ("," in spec or spec.lower() == "all")
     gpus = resolve_gpus(spec) if many else [get_gpu(spec)]
     context = int(args.context_mib * 2**20) if args.context_mib is not None else None
-    progress = None
-    if sys.stderr.isatty() and not args.json:
-        from rich.console import Console
+    from gpuplan.render.progress import progress
 
-        status = Console(stderr=True).status(tr("tracing…"))
-        status.start()
-
-        def progress(name: str) -> None:
-            status.update(tr("predicting for {gpu}…", gpu=name))
-    try:
-        results = fit_many(w, gpus, auto_batch=auto, context_bytes=context, progress=progress)
-    finally:
-        if progress is not None:
-            status.stop()
+    with progress(tr("tracing {model}", model=w.model), total=len(gpus), json_output=args.json) as bar:
+        results = fit_many(w, gpus, auto_batch=auto, context_bytes=context, progress=bar.callback)
     if args.json:
         print(dumps(results if many else results[0]))
         return 0
