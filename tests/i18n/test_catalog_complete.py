@@ -1,8 +1,8 @@
 """Every user-facing message has a Chinese translation with the same placeholders, and zh.json holds
 nothing else.
 
-Message ids are found statically: the literal first argument of every ``tr(...)`` / ``msg(...)`` call and
-the separator of every ``msg_join(...)`` call in ``src/gpuplan`` (f-strings there are a bug: their text
+Message ids are found statically: the literal first argument of every ``tr(...)`` / ``msg(...)`` /
+``Note.of(...)`` call and the separator of every ``msg_join(...)`` call in ``src/gpuplan`` (f-strings there are a bug: their text
 is never the same twice, so no catalog can translate them). Strings that reach ``tr`` through a variable
 must also appear as such a literal somewhere (usually ``msg("...")`` where the note is made).
 """
@@ -26,6 +26,8 @@ def _name(func: ast.expr) -> str | None:
     if isinstance(func, ast.Name):
         return func.id
     if isinstance(func, ast.Attribute):
+        if func.attr == "of" and isinstance(func.value, ast.Name) and func.value.id == "Note":
+            return "msg"  # gpuplan.advise.types.Note.of(msgid, **args): the advisor's translatable sentences
         return func.attr
     return None
 

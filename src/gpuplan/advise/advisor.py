@@ -49,6 +49,7 @@ from gpuplan.advise.types import (
 from gpuplan.api import _summary, kernel_profile_for, precision_warnings
 from gpuplan.catalog import GPU, load_catalog
 from gpuplan.errors import GpuplanError, UsageError
+from gpuplan.i18n import msg, msg_join
 from gpuplan.memory.batch import MAX_BATCH, BatchFitSearch, BatchScaler
 from gpuplan.memory.context import context_for, usable_capacity
 from gpuplan.memory.predict import MemoryResult, fits_on, predict_memory
@@ -58,6 +59,11 @@ from gpuplan.trace import KernelProfile, Trace, trace_workload
 from gpuplan.trace.records import Category
 from gpuplan.workload.spec import Mode, OptimizerKind, Workload
 from gpuplan.workload.zoo import resolve_model
+
+_CATEGORY_NAMES = {"parameters": msg("parameters"), "buffers": msg("buffers"), "gradients": msg("gradients"),
+                   "optimizer_state": msg("optimizer state"), "activations": msg("activations"),
+                   "temporaries": msg("temporaries"), "inputs": msg("inputs"), "kv_cache": msg("kv cache"),
+                   "workspaces": msg("workspaces")}  # memory categories in notes, translatable
 
 DEFAULT_BUDGET = 8  # traced candidates (each costs two or three traces)
 DEFAULT_TOP = 5
@@ -234,7 +240,8 @@ class _Search:
         return Rejected([t.change() for t in techs], Note.of(
             "not traced: {cats} take {need} (as traced for the workload as given) plus the {ctx} CUDA context, "
             "more than the {cap} usable, and these changes do not shrink them",
-            cats=", ".join(c.replace("_", " ") for c in cats), need=_size(floor), ctx=_size(self.context),
+            cats=msg_join(", ", [_CATEGORY_NAMES.get(c, c.replace("_", " ")) for c in cats]), need=_size(floor),
+            ctx=_size(self.context),
             cap=_size(self.capacity)))
 
     def evaluate(self, techs: tuple[Technique, ...], *, learn: bool = False) -> _Outcome:
@@ -356,8 +363,8 @@ class _Search:
             gpu=self.gpu.name, precision=sp.traced_precision, batch=micro * ga, forward_seconds=None,
             backward_seconds=None, optimizer_seconds=sp.cpu_optimizer_seconds, step_seconds=sp.step_seconds,
             samples_per_second=sp.samples_per_second, bound=None,
-            notes=[f"CPU optimizer {sp.cpu_optimizer_seconds or 0:.3g} s per step", *list(sp.warnings)],
-            na_reason=None if sp.step_seconds is not None else "; ".join(sp.warnings) or "N/A")
+            notes=[msg("CPU optimizer {s} s per step", s=f"{sp.cpu_optimizer_seconds or 0:.3g}"), *list(sp.warnings)],
+            na_reason=None if sp.step_seconds is not None else (msg_join("; ", sp.warnings) if sp.warnings else "N/A"))
         out.caveats = [Note.of("needs DeepSpeed with its CPU Adam (DeepSpeedCPUAdam); DeepSpeed's support for this "
                                "GPU is not in gpuplan's sources"),
                        Note.of("{ram} of CPU RAM for the offloaded optimizer state",
@@ -560,13 +567,13 @@ def advise(workload: Workload, gpu: GPU, *, target_batch: int | None = None, fin
         no plan fits.
     """
     if target_batch is not None and target_batch <= 0:
-        raise UsageError(f"--target-batch {target_batch}: must be a positive integer.")
+        raise UsageError(msg("{flag} {value}: must be a positive integer.", flag="--target-batch", value=target_batch))
     if top <= 0:
-        raise UsageError(f"--top {top}: must be a positive integer.")
+        raise UsageError(msg("{flag} {value}: must be a positive integer.", flag="--top", value=top))
     if budget <= 0:
-        raise UsageError(f"--budget {budget}: must be a positive integer.")
+        raise UsageError(msg("{flag} {value}: must be a positive integer.", flag="--budget", value=budget))
     if workload.mode is Mode.GENERATE:
-        raise UsageError("advise supports --mode train and --mode infer (generate is not supported yet).")
+        raise UsageError(msg("advise supports --mode train and --mode infer (generate is not supported yet)."))
     t_start = time.perf_counter()
     spec = resolve_model(workload)
     is_ft = (spec.hf or spec.family in ("transformer", "llm")) if finetune is None else finetune
@@ -601,7 +608,7 @@ def advise(workload: Workload, gpu: GPU, *, target_batch: int | None = None, fin
         if not admit(combo):
             return None
         if progress:
-            progress(" + ".join(t.key for t in combo) or "the workload as given")
+            progress(" + ".join(t.key for t in combo) or msg("the workload as given"))
         return search.evaluate(combo)
 
     def run_wave(combos: list[tuple[Technique, ...]]) -> list[_Outcome]:
@@ -624,10 +631,10 @@ def advise(workload: Workload, gpu: GPU, *, target_batch: int | None = None, fin
         return outs
 
     if progress:
-        progress("the workload as given")
+        progress(msg("the workload as given"))
     baseline = search.evaluate((), learn=True)
     if baseline.error is not None:
-        raise UsageError(f"the workload as given cannot be traced: {baseline.error}")
+        raise UsageError(msg("the workload as given cannot be traced: {error}", error=baseline.error))
     # target met in one micro-step as given: techniques that only trade speed for memory cannot help, and
     # the others are traced without accumulation first
     roomy = target is not None and baseline.fits and baseline.accum == 1

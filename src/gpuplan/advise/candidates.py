@@ -16,6 +16,7 @@ from gpuplan.advise.hardware import amp_precision, bitsandbytes_support, half_pr
 from gpuplan.advise.layout import ModelLayout, freeze_all_but_head, freeze_lower_half
 from gpuplan.advise.types import Change, Note, Risk, Skipped
 from gpuplan.catalog import GPU
+from gpuplan.i18n import msg
 from gpuplan.trace.records import Category
 from gpuplan.workload.spec import InputSpec, Mode, OptimizerKind, Precision, Workload
 from gpuplan.workload.zoo import ModelSpec
@@ -97,7 +98,7 @@ def _half(gpu: GPU) -> Technique:
 
 
 def _checkpointing(spec: ModelSpec) -> Technique:
-    how = "model.gradient_checkpointing_enable()" if spec.hf else "torch.utils.checkpoint per block"
+    how = "model.gradient_checkpointing_enable()" if spec.hf else msg("torch.utils.checkpoint per block")
     return Technique("checkpointing", frozenset({"checkpointing"}), 20, (("checkpointing", True),),
                      Note.of("activation checkpointing ({how})", how=how),
                      Note.of("keeps only each block's input and recomputes the block in backward: about one extra "
@@ -197,7 +198,7 @@ def _trainable(w: Workload, gpu: GPU, spec: ModelSpec, layout: ModelLayout | str
         skipped.append(Skipped("lora/freeze", Note.of("the workload already freezes parameters or uses LoRA")))
         return []
     if layout is None or isinstance(layout, str):
-        why = layout or "no model layout"
+        why = layout or msg("no model layout")
         skipped.append(Skipped("lora/freeze", Note.of("cannot inspect the model: {why}", why=why)))
         return []
     out: list[Technique] = []
@@ -246,7 +247,8 @@ def _quantized(w: Workload, gpu: GPU, layout: ModelLayout | str | None, skipped:
         skipped.append(Skipped("quantization", Note.of("the workload is already quantized ({p})", p=str(w.precision))))
         return []
     if layout is None or isinstance(layout, str):
-        skipped.append(Skipped("quantization", Note.of("cannot inspect the model: {why}", why=layout or "no layout")))
+        skipped.append(Skipped("quantization", Note.of("cannot inspect the model: {why}",
+                                                       why=layout or msg("no model layout"))))
         return []
     if layout.linear_share < MIN_LINEAR_SHARE:
         skipped.append(Skipped("quantization", Note.of(
@@ -258,7 +260,7 @@ def _quantized(w: Workload, gpu: GPU, layout: ModelLayout | str | None, skipped:
         bnb = bitsandbytes_support(gpu, feature)
         tech = quant_technique(prec)
         if bnb.supported is False:
-            skipped.append(Skipped(tech.key, Note.of("{what}: {why}", what=str(tech.summary), why=bnb.note)))
+            skipped.append(Skipped(tech.key, Note.of("{what}: {why}", what=tech.summary, why=bnb.note)))
             continue
         if bnb.supported is None:
             tech = quant_technique(prec, (_QUANT_TIMING, Note.of("bitsandbytes support for this GPU is unknown: {why}",
@@ -276,7 +278,7 @@ def shrink_input(w: Workload, spec: ModelSpec) -> Technique | str:
         seq = w.seq_len or tokens[0].shape[0]
         new = seq // 2
         if new < 8:
-            return f"the sequence ({seq}) is already short"
+            return msg("the sequence ({seq}) is already short", seq=seq)
         if w.inputs:
             fields: tuple[tuple[str, Any], ...] = (("inputs", tuple(
                 InputSpec((new, *i.shape[1:]), i.dtype, i.name) if i in tokens else i for i in w.inputs)),)
@@ -290,13 +292,13 @@ def shrink_input(w: Workload, spec: ModelSpec) -> Technique | str:
         c, h, wd = images[0].shape
         nh, nw = max(32, int(h * 0.75) // 32 * 32), max(32, int(wd * 0.75) // 32 * 32)
         if h < 64 or (nh, nw) == (h, wd):
-            return f"the images ({h}×{wd}) are already small"
+            return msg("the images ({h}×{w}) are already small", h=h, w=wd)
         new_inputs = tuple(InputSpec((c, nh, nw), i.dtype, i.name) if i is images[0] else i for i in inputs)
         return Technique("shrink:resolution", frozenset({"input"}), 90, (("inputs", new_inputs),),
                          Note.of("lower the resolution: {h}×{w} → {nh}×{nw}", h=h, w=wd, nh=nh, nw=nw),
                          Note.of("changes the task: fewer pixels per image; accuracy usually drops, and pretrained "
                                  "weights were trained at the original size"), Risk.TASK, False, frozenset({_ACT}))
-    return "no sequence or image input to shrink"
+    return msg("no sequence or image input to shrink")
 
 
 def _search_order(singles: list[Technique], spec: ModelSpec) -> list[Technique]:

@@ -12,6 +12,7 @@ from functools import cache
 from importlib import resources
 
 from gpuplan.catalog import GPU, features
+from gpuplan.i18n import msg
 from gpuplan.workload.spec import Precision
 
 
@@ -69,27 +70,32 @@ def bitsandbytes_support(gpu: GPU, feature: str = "optim_8bit") -> LibrarySuppor
     """bitsandbytes on ``gpu`` for ``feature`` ("optim_8bit" | "int8_inference" | "four_bit")."""
     rows = [r for r in _library_rows() if r["library"] == "bitsandbytes" and r["vendor"] == gpu.vendor]
     if not rows:
-        return LibrarySupport(None, f"bitsandbytes' hardware table does not list {gpu.vendor} GPUs", None)
+        return LibrarySupport(None, msg("bitsandbytes' hardware table does not list {vendor} GPUs", vendor=gpu.vendor),
+                              None)
     r = rows[0]
     src = r["source"]
     if r[feature] != "yes":
-        return LibrarySupport(False, f"bitsandbytes: not supported on {gpu.vendor} GPUs ({r['note']})", src)
+        return LibrarySupport(False, msg("bitsandbytes: not supported on {vendor} GPUs ({note})", vendor=gpu.vendor,
+                                         note=r["note"]), src)
     if gpu.vendor == "NVIDIA":
         cc = gpu.cc_tuple
         if cc is None:
-            return LibrarySupport(None, "compute capability unknown; bitsandbytes needs " + r["note"], src)
+            return LibrarySupport(None, msg("compute capability unknown; bitsandbytes needs {what}", what=r["note"]),
+                                  src)
         need = tuple(int(x) for x in r["min_cc"].split("."))
         rec = tuple(int(x) for x in r["recommended_cc"].split("."))
         if cc < need:
-            return LibrarySupport(False, f"bitsandbytes needs compute capability {r['min_cc']}+ (this GPU: "
-                                  f"{gpu.compute_capability})", src)
-        return LibrarySupport(True, f"bitsandbytes supports compute capability {r['min_cc']}+ "
-                              f"({r['recommended_cc']}+ recommended)", src, recommended=cc >= rec)
+            return LibrarySupport(False, msg("bitsandbytes needs compute capability {need}+ (this GPU: {cc})",
+                                             need=r["min_cc"], cc=gpu.compute_capability), src)
+        return LibrarySupport(True, msg("bitsandbytes supports compute capability {need}+ ({rec}+ recommended)",
+                                        need=r["min_cc"], rec=r["recommended_cc"]), src, recommended=cc >= rec)
     if gpu.vendor == "AMD":
         targets = [t for t in r["gfx_targets"].split(";") if t]
         gfx = gpu.gfx_target or ""
         if not gfx:
-            return LibrarySupport(None, "gfx target unknown; bitsandbytes lists " + ", ".join(targets), src)
+            return LibrarySupport(None, msg("gfx target unknown; bitsandbytes lists {targets}",
+                                            targets=", ".join(targets)), src)
         ok = any(gfx.startswith(t) for t in targets)
-        return LibrarySupport(ok, f"bitsandbytes on ROCm lists {', '.join(targets)} (this GPU: {gfx})", src)
+        return LibrarySupport(ok, msg("bitsandbytes on ROCm lists {targets} (this GPU: {gfx})",
+                                      targets=", ".join(targets), gfx=gfx), src)
     return LibrarySupport(True, r["note"], src)

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from torch import nn
 from torch._subclasses.fake_tensor import FakeTensorMode
 
+from gpuplan.i18n import msg
 from gpuplan.workload.spec import Workload
 from gpuplan.workload.techniques import _is_head, _matches
 from gpuplan.workload.zoo import resolve_model
@@ -49,7 +50,7 @@ def model_layout(w: Workload) -> ModelLayout | str:
         with FakeTensorMode():
             model = spec.build()
     except Exception as e:  # the model builder is user/library code: report, never crash the advice
-        return f"building the model on fake tensors failed ({type(e).__name__})"
+        return msg("building the model on fake tensors failed ({error})", error=type(e).__name__)
     seen: set[int] = set()
     params: list[tuple[str, int]] = []
     for name, p in model.named_parameters():
@@ -106,22 +107,22 @@ def _exact(globs: tuple[str, ...], frozen: list[str], all_names: list[str]) -> b
 def freeze_lower_half(layout: ModelLayout) -> FreezeChoice | str:
     """Freeze the embeddings/stem and the first half of the repeated blocks; or why it cannot."""
     if len(layout.blocks) < 2:
-        return "the model has no repeated blocks to freeze half of"
+        return msg("the model has no repeated blocks to freeze half of")
     names = [n for n, _ in layout.params]
     upper = layout.blocks[len(layout.blocks) // 2]
     cut = next((i for i, n in enumerate(names) if n.startswith(upper + ".")), None)
     if cut is None or cut == 0:
-        return "could not locate the blocks among the parameters"
+        return msg("could not locate the blocks among the parameters")
     frozen = names[:cut]
     globs = _globs_for(frozen, names)
     if not _exact(globs, frozen, names):
-        return ("the frozen modules cannot be selected by --freeze globs (a module name also occurs inside "
-                "the trainable blocks, and globs match anywhere in a name)")
+        return msg("the frozen modules cannot be selected by --freeze globs (a module name also occurs inside the "
+                   "trainable blocks, and globs match anywhere in a name)")
     n_frozen = sum(n for name, n in layout.params if name in set(frozen))
     half = len(layout.blocks) // 2
     first, last = layout.blocks[0], layout.blocks[half - 1]
     return FreezeChoice(globs, n_frozen, layout.total_params, half, len(layout.blocks),
-                        f"the stem/embeddings and blocks {first} … {last}")
+                        msg("the stem/embeddings and blocks {first} … {last}", first=first, last=last))
 
 
 def freeze_all_but_head(layout: ModelLayout) -> FreezeChoice | str:
@@ -129,14 +130,14 @@ def freeze_all_but_head(layout: ModelLayout) -> FreezeChoice | str:
     names = [n for n, _ in layout.params]
     heads = [n for n in names if _is_head(n.rsplit(".", 1)[0])]
     if not heads:
-        return "no output head (classifier / lm_head / fc) found"
+        return msg("no output head (classifier / lm_head / fc) found")
     frozen = [n for n in names if n not in set(heads)]
     if not frozen:
-        return "the model is only a head"
+        return msg("the model is only a head")
     globs = _globs_for(frozen, names)
     if not _exact(globs, frozen, names):
-        return "the frozen modules cannot be selected by --freeze globs"
+        return msg("the frozen modules cannot be selected by --freeze globs")
     n_frozen = sum(n for name, n in layout.params if name in set(frozen))
     head_mods = sorted({h.rsplit(".", 1)[0] for h in heads})
     return FreezeChoice(globs, n_frozen, layout.total_params, len(layout.blocks), len(layout.blocks),
-                        "everything except " + ", ".join(head_mods))
+                        msg("everything except {modules}", modules=", ".join(head_mods)))

@@ -15,6 +15,7 @@ import sys
 from gpuplan.cli.main import add_common_options
 from gpuplan.cli.workload_args import add_workload_options, workload_from_args
 from gpuplan.errors import UsageError
+from gpuplan.i18n import msg, tr
 
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmg]i?b?|b)?\s*$", re.IGNORECASE)
 _UNITS = {"": 1, "b": 1, "k": 10**3, "kb": 10**3, "kib": 2**10, "m": 10**6, "mb": 10**6, "mib": 2**20,
@@ -25,10 +26,10 @@ def parse_size(text: str, flag: str) -> int:
     """'110000', '110k', '110KB', '1.5MiB' -> bytes."""
     m = _SIZE.match(text)
     if not m or (m.group(2) or "").lower() not in _UNITS:
-        raise UsageError(f"{flag} {text!r}: expected bytes, e.g. 110000, 110kB, 1.5MiB.")
+        raise UsageError(msg("{flag} {text}: expected bytes, e.g. 110000, 110kB, 1.5MiB.", flag=flag, text=repr(text)))
     n = int(float(m.group(1)) * _UNITS[(m.group(2) or "").lower()])
     if n <= 0:
-        raise UsageError(f"{flag} {text!r}: must be positive.")
+        raise UsageError(msg("{flag} {text}: must be positive.", flag=flag, text=repr(text)))
     return n
 
 
@@ -75,16 +76,16 @@ def _validate(args: argparse.Namespace) -> None:
     for flag, value in (("--top", args.top), ("--budget", args.budget), ("--target-batch", args.target_batch),
                         ("--dataset-size", args.dataset_size), ("--host-cpus", args.host_cpus)):
         if value is not None and value <= 0:
-            raise UsageError(f"{flag} {value}: must be a positive integer.")
+            raise UsageError(msg("{flag} {value}: must be a positive integer.", flag=flag, value=value))
     for flag, fvalue in (("--decode-rate", args.decode_rate), ("--host-ram-gib", args.host_ram_gib),
                          ("--disk-mbps", args.disk_mbps)):
         if fvalue is not None and not fvalue > 0:
-            raise UsageError(f"{flag} {fvalue}: must be a positive number.")
+            raise UsageError(msg("{flag} {value}: must be a positive number.", flag=flag, value=fvalue))
     if bool(args.gpu) == bool(args.gpu_spec):
-        raise UsageError("give exactly one of --gpu NAME and --gpu-spec FILE.")
+        raise UsageError(msg("give exactly one of --gpu NAME and --gpu-spec FILE."))
     if args.gpu and ("," in args.gpu or args.gpu.strip().lower() == "all"):
-        raise UsageError(f"--gpu {args.gpu!r}: advise plans for one GPU; to compare GPUs use `gpuplan fit --gpu "
-                         "'a,b'` or `gpuplan recommend`.")
+        raise UsageError(msg("--gpu {value}: advise plans for one GPU; to compare GPUs use `gpuplan fit --gpu "
+                             "'a,b'` or `gpuplan recommend`.", value=repr(args.gpu)))
 
 
 def run(args: argparse.Namespace) -> int:
@@ -118,11 +119,11 @@ def run(args: argparse.Namespace) -> int:
     if sys.stderr.isatty() and not args.json:
         from rich.console import Console
 
-        status = Console(stderr=True).status("tracing…")
+        status = Console(stderr=True).status(tr("tracing…"))
         status.start()
 
         def progress(what: str) -> None:
-            status.update(f"trying {what}…")
+            status.update(tr("trying {what}…", what=what))
     try:
         advice = advise(w, gpu, target_batch=target, finetune=args.finetune, top=args.top, budget=args.budget,
                         context_bytes=context, currency=currency, progress=progress)

@@ -10,16 +10,14 @@ from gpuplan.advise.pipeline import PipelineCheck
 from gpuplan.advise.types import Advice, Change, Note, Plan, Risk
 from gpuplan.i18n import tr
 from gpuplan.render.console import fmt_bytes
-
-_RISK_WORDS = {Risk.NONE: "none", Risk.LOW: "low", Risk.MEDIUM: "medium", Risk.HIGH: "high",
-               Risk.TASK: "changes the task"}
+from gpuplan.render.fit_text import mode_name
 
 
 def note_text(n: Note | str) -> str:
-    """A Note in the current language (arguments formatted after translation)."""
+    """A Note in the current language (arguments formatted after translation; Note arguments translated too)."""
     if isinstance(n, str):
         return tr(n)
-    return tr(n.msgid, **dict(n.args))
+    return tr(n.msgid, **{k: note_text(v) if isinstance(v, Note) else v for k, v in n.args})
 
 
 def _secs(x: float | None) -> str:
@@ -41,8 +39,9 @@ def _batch(p: Plan) -> str:
     return str(p.micro_batch)
 
 
-def _risk(r: Risk) -> str:
-    return tr(_RISK_WORDS[r])
+def risk_word(r: Risk) -> str:
+    return {Risk.NONE: tr("none"), Risk.LOW: tr("low"), Risk.MEDIUM: tr("medium"), Risk.HIGH: tr("high"),
+            Risk.TASK: tr("changes the task")}[r]
 
 
 def print_plans_table(advice: Advice, console: Console) -> None:
@@ -58,7 +57,7 @@ def print_plans_table(advice: Advice, console: Console) -> None:
         t.add_row(str(p.rank), escape(_change_keys(p)), _batch(p),
                   f"{fmt_bytes(m.device_total_bytes)} / {fmt_bytes(m.capacity_bytes)}",
                   _secs(tm.step_seconds if tm is not None else None), "N/A" if sps is None else f"{sps:,.1f}",
-                  _risk(p.risk))
+                  risk_word(p.risk))
     console.print(t)
 
 
@@ -75,7 +74,7 @@ def print_plan_details(p: Plan, console: Console) -> None:
     for c in p.changes:
         _print_change(c, console, "  ")
     for n in p.caveats:
-        console.print(f"  [yellow]{escape(tr('caveat'))}:[/] {escape(note_text(n))}")
+        console.print("  " + tr("{label} {text}", label=f"[yellow]{escape(tr('caveat:'))}[/]", text=escape(note_text(n))))
 
 
 def print_pipeline(chk: PipelineCheck, console: Console) -> None:
@@ -110,7 +109,7 @@ def print_pipeline(chk: PipelineCheck, console: Console) -> None:
 
 
 def print_advice(advice: Advice, console: Console, *, show_snippet: bool = True) -> None:
-    head = tr("{model} · {mode} on {gpu} ({mem})", model=advice.model, mode=advice.mode, gpu=advice.gpu.name,
+    head = tr("{model} · {mode} on {gpu} ({mem})", model=advice.model, mode=mode_name(advice.mode), gpu=advice.gpu.name,
               mem=fmt_bytes(advice.gpu.memory_bytes))
     if advice.target_batch is not None:
         head += " · " + tr("target effective batch {b}", b=advice.target_batch)
@@ -161,9 +160,9 @@ def print_advice(advice: Advice, console: Console, *, show_snippet: bool = True)
         console.print()
         print_pipeline(advice.pipeline, console)
     for w in advice.warnings:
-        console.print(f"[yellow]{escape(tr('warning'))}:[/] {escape(tr(w))}")
+        console.print(tr("{label} {text}", label=f"[yellow]{escape(tr('warning:'))}[/]", text=escape(tr(w))))
     for n in advice.notes:
-        console.print(f"[dim]{escape(tr('note'))}: {escape(note_text(n))}[/]")
+        console.print("[dim]" + escape(tr("note: {x}", x=note_text(n))) + "[/]")
     if advice.search is not None:
         s = advice.search
         console.print(f"[dim]{escape(tr('searched {n} configurations ({pruned} pruned without tracing), {traces} traces, {secs:.1f} s', n=s.candidates_evaluated, pruned=s.candidates_pruned, traces=s.traces, secs=s.seconds))}[/]")

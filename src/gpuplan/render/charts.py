@@ -52,6 +52,36 @@ PHASE_COLORS = {"setup": "#f4f4f4", "forward": "#eaf3fb", "backward": "#fdf1e4",
                 "loss": "#f6eef6"}
 
 
+def op_class_label(key: str) -> str:
+    """An op class of the timing model ("matmul", "overhead", ...) in the current language."""
+    names = {
+        "matmul": tr("matmul"), "conv": tr("conv"), "attention": tr("attention"), "rnn": tr("rnn"),
+        "norm": tr("norm"), "elementwise": tr("elementwise"), "reduction": tr("reduction"),
+        "embedding": tr("embedding"), "pool": tr("pool"), "optimizer": tr("optimizer"), "copy": tr("copy"),
+        "view": tr("view"), "other": tr("other"), "overhead": tr("overhead"),
+    }
+    return names.get(key, key)
+
+
+def phase_label(key: str) -> str:
+    """A phase of the step ("forward", "decode", ...) in the current language."""
+    names = {"setup": tr("setup"), "forward": tr("forward"), "loss": tr("loss"), "backward": tr("backward"),
+             "optimizer": tr("optimizer"), "prefill": tr("prefill"), "decode": tr("decode")}
+    return names.get(key, key)
+
+
+def bound_label(key: str | None) -> str:
+    """What limits the step ("compute" / "memory" / "overhead") in the current language."""
+    names = {"compute": tr("compute"), "memory": tr("memory"), "overhead": tr("overhead")}
+    return names.get(key or "", key or "N/A")
+
+
+def bound_phrase(key: str | None) -> str:
+    """``compute-bound`` / ``memory-bound`` / ``overhead-bound`` in the current language."""
+    names = {"compute": tr("compute-bound"), "memory": tr("memory-bound"), "overhead": tr("overhead-bound")}
+    return names.get(key or "", tr("{x}-bound", x=key or "N/A"))
+
+
 def category_label(key: str) -> str:
     """Human name of a memory category key ("optimizer_state" -> "optimizer state"), translated."""
     names = {
@@ -385,7 +415,7 @@ def memory_timeline(points: Sequence[tuple[int, str, int, int]], *, limit_bytes:
     f = _Frame(62, 46, width - 62 - 20, height - 46 - 48, 0, x_hi, 0, y_ticks[-1])
     peak = max(points, key=lambda p: p[2])
     desc = tr("Allocated memory peaks at {peak} {unit} during {phase}; reserved peaks at {res} {unit}.",
-              peak=f"{unit(peak[2]):.2f}", unit=unit.name, phase=tr(peak[1]),
+              peak=f"{unit(peak[2]):.2f}", unit=unit.name, phase=phase_label(peak[1]),
               res=f"{unit(max(p[3] for p in points)):.2f}")
     out = [_open(chart_id, width, height, title, desc)]
     # phase bands
@@ -396,8 +426,8 @@ def memory_timeline(points: Sequence[tuple[int, str, int, int]], *, limit_bytes:
             phase = points[start][1]
             out.append(f'<rect x="{xa:.1f}" y="{f.top:.1f}" width="{max(xb - xa, 0.5):.1f}" height="{f.height:.1f}" '
                        f'fill="{PHASE_COLORS.get(phase, "#f6f6f6")}"/>')
-            if xb - xa > text_width(tr(phase), 10) + 6:
-                out.append(_t((xa + xb) / 2, f.top + 12, tr(phase), size=10, anchor="middle", fill=AXIS))
+            if xb - xa > text_width(phase_label(phase), 10) + 6:
+                out.append(_t((xa + xb) / 2, f.top + 12, phase_label(phase), size=10, anchor="middle", fill=AXIS))
             start = i
     out.append(_axes(f, [t for t in nice_ticks(0, x_hi, 6) if t <= x_hi], y_ticks, tr("allocator events in one step"),
                      tr("memory ({unit})", unit=unit.name)))
@@ -435,7 +465,7 @@ def op_class_bars(seconds_by_class: dict[str, float], *, title: str | None = Non
     total = sum(v for _, v in items)
     if total <= 0:
         return _empty(chart_id, title, tr("No timing data."))
-    label_w = max(text_width(tr(k), 11) for k, _ in items) + 20
+    label_w = max(text_width(op_class_label(k), 11) for k, _ in items) + 20
     row = 22
     top = 34
     height = int(top + row * len(items) + 40)
@@ -443,14 +473,14 @@ def op_class_bars(seconds_by_class: dict[str, float], *, title: str | None = Non
     bar_max = width - left - 130
     vmax = max(v for _, v in items)
     desc = tr("Predicted time per step by op class: ") + "; ".join(
-        f"{tr(k)} {fmt_seconds(v)} ({100 * v / total:.0f}%)" for k, v in items) + "."
+        f"{op_class_label(k)} {fmt_seconds(v)} ({100 * v / total:.0f}%)" for k, v in items) + "."
     out = [_open(chart_id, width, height, title, desc)]
     for i, (k, v) in enumerate(items):
         y = top + i * row
         w = v / vmax * bar_max
-        out.append(_t(left - 8, y + 14, tr(k), size=11, anchor="end"))
+        out.append(_t(left - 8, y + 14, op_class_label(k), size=11, anchor="end"))
         out.append(f'<rect x="{left:.1f}" y="{y + 3}" width="{max(w, 1):.1f}" height="{row - 6}" fill="{CLASS_COLOR}">'
-                   f"<title>{escape(tr(k))}: {fmt_seconds(v)}</title></rect>")
+                   f"<title>{escape(op_class_label(k))}: {fmt_seconds(v)}</title></rect>")
         out.append(_t(left + w + 6, y + 14, f"{fmt_seconds(v)} ({100 * v / total:.0f}%)", size=10, fill=AXIS))
     out.append(_t(left, height - 12, tr("predicted time per step: {t} in total (kernel and host overhead classes)",
                                         t=fmt_seconds(total)), size=10, fill=AXIS))

@@ -18,6 +18,7 @@ from gpuplan.api import FitResult
 from gpuplan.i18n import current_language, tr
 from gpuplan.memory.batch import MAX_BATCH
 from gpuplan.render import charts
+from gpuplan.render.advise_text import risk_word
 from gpuplan.render.console import fmt_bytes
 from gpuplan.render.jsonout import to_jsonable
 from gpuplan.report.data import Availability, BatchSweep, Comparison, ReportData
@@ -107,7 +108,7 @@ def summary_table(data: ReportData) -> str:
             escape(fmt_bytes(m.device_total_bytes)),
             escape(fmt_bytes(m.headroom_bytes)), escape(fmt_secs(t.step_seconds if t else None)),
             "N/A" if not t or not t.samples_per_second else f"{t.samples_per_second:,.1f}",
-            escape(tr(t.bound)) if t and t.bound else "N/A",
+            escape(charts.bound_label(t.bound)) if t and t.bound else "N/A",
         ])
     head = [tr("GPU"), tr("memory"), tr("verdict"), tr("batch"), tr("largest batch"), tr("device total"),
             tr("headroom"), tr("step time"), tr("samples/s"), tr("bound")]
@@ -167,9 +168,9 @@ def _time_line(r: FitResult) -> str:
     if t.step_seconds is None:
         return f'<p>{escape(tr("time: N/A ({reason})", reason=tr(t.na_reason or "")))}</p>'
     return "<p>" + escape(tr(
-        "time per step {step} (forward {fwd}, backward {bwd}, optimizer {opt}) · {sps} samples/s · {bound}-bound",
+        "time per step {step} (forward {fwd}, backward {bwd}, optimizer {opt}) · {sps} samples/s · {bound}",
         step=fmt_secs(t.step_seconds), fwd=fmt_secs(t.forward_seconds), bwd=fmt_secs(t.backward_seconds),
-        opt=fmt_secs(t.optimizer_seconds), sps=f"{t.samples_per_second:,.1f}", bound=tr(t.bound or "N/A"))) + "</p>"
+        opt=fmt_secs(t.optimizer_seconds), sps=f"{t.samples_per_second:,.1f}", bound=charts.bound_phrase(t.bound))) + "</p>"
 
 
 def _breakdown_table(r: FitResult) -> str:
@@ -339,7 +340,7 @@ def render_advice(advice: Any) -> str:
             rows.append([str(p.rank), plan_keys(p), plan_batch(p),
                          f"{fmt_bytes(p.memory.device_total_bytes)} / {fmt_bytes(p.memory.capacity_bytes)}",
                          fmt_secs(t.step_seconds if t is not None else None),
-                         "N/A" if sps is None else f"{sps:,.1f}", tr(str(p.risk.value))])
+                         "N/A" if sps is None else f"{sps:,.1f}", risk_word(p.risk)])
         out.append("<p>" + escape(tr("Plans that fit, fastest first (each one traced and re-predicted):")) + "</p>")
         out.append(_table([tr("#"), tr("changes"), tr("batch"), tr("memory / usable"), tr("step"), tr("samples/s"),
                            tr("risk")], rows, left=frozenset({1, 6})))

@@ -9,7 +9,8 @@ from __future__ import annotations
 from typing import Any
 
 from gpuplan.i18n import tr
-from gpuplan.render.charts import category_label
+from gpuplan.render.advise_text import risk_word
+from gpuplan.render.charts import bound_phrase, category_label, op_class_label
 from gpuplan.render.console import fmt_bytes
 from gpuplan.report.data import Availability, Comparison, ReportData
 from gpuplan.report.html import merged_assumptions, plan_batch, plan_keys
@@ -64,7 +65,7 @@ def _advice_lines(advice: Any) -> list[str]:
             sps = t.samples_per_second if t is not None else None
             rows.append([str(p.rank), plan_keys(p), plan_batch(p),
                          f"{fmt_bytes(p.memory.device_total_bytes)} / {fmt_bytes(p.memory.capacity_bytes)}",
-                         fmt_secs(t.step_seconds if t is not None else None), _num(sps, 1), tr(str(p.risk.value))])
+                         fmt_secs(t.step_seconds if t is not None else None), _num(sps, 1), risk_word(p.risk)])
         lines += _table([tr("#"), tr("changes"), tr("batch"), tr("memory / usable"), tr("step"), tr("samples/s"),
                          tr("risk")], rows, right={0, 2, 3, 4, 5})
         changes = advice.plans[0].changes
@@ -130,13 +131,13 @@ def render_markdown(data: ReportData) -> str:
         if t is not None and t.step_seconds:
             lines += ["", f"### {tr('Time per op class')}", ""]
             lines.append(tr("time per step {step} (forward {fwd}, backward {bwd}, optimizer {opt}) · {sps} samples/s · "
-                            "{bound}-bound", step=fmt_secs(t.step_seconds), fwd=fmt_secs(t.forward_seconds),
+                            "{bound}", step=fmt_secs(t.step_seconds), fwd=fmt_secs(t.forward_seconds),
                             bwd=fmt_secs(t.backward_seconds), opt=fmt_secs(t.optimizer_seconds),
-                            sps=f"{t.samples_per_second:,.1f}", bound=tr(t.bound or "N/A")))
+                            sps=f"{t.samples_per_second:,.1f}", bound=bound_phrase(t.bound)))
             lines.append("")
             tot = sum(t.seconds_by_class.values()) or 1.0
             lines += _table([tr("op class"), tr("time"), tr("share")],
-                            [[tr(k), fmt_secs(v), f"{100 * v / tot:.0f}%"]
+                            [[op_class_label(k), fmt_secs(v), f"{100 * v / tot:.0f}%"]
                              for k, v in sorted(t.seconds_by_class.items(), key=lambda kv: -kv[1]) if v > 0])
         if r.warnings:
             lines += ["", f"### {tr('Warnings')}", ""] + [f"- {tr(w)}" for w in r.warnings]
