@@ -19,7 +19,7 @@ import gpuplan
 
 SRC = Path(gpuplan.__file__).resolve().parent
 CATALOGS = sorted((SRC / "i18n").glob("*.json"))
-_FUNCS = {"tr", "msg", "msg_join"}
+_FUNCS = {"tr", "msg", "msg_join", "_fail"}  # _fail: gpuplan.web.validate's tr() of a request error
 
 
 def _name(func: ast.expr) -> str | None:

@@ -155,7 +155,7 @@ def batch_sweep(search: BatchFitSearch, gpu: GPU, fit: FitResult, *, context_byt
         batches = sweep_batches(fit.batch, max_batch, points)
     else:
         batches = sorted(set(traced) | {fit.batch})
-        notes.append("memory is not affine in the batch size for this model: only traced batches are shown")
+        notes.append(msg("memory is not affine in the batch size for this model: only traced batches are shown"))
     if max_batch is not None and max_batch >= MAX_BATCH:
         notes.append(msg("the search stops at batch {n}", n=MAX_BATCH))
     pts = []
@@ -188,10 +188,10 @@ def comparison_from_fits(fits: list[FitResult], *, currency: str = "USD") -> Com
             purchase_per_device=per_device, cloud=cloud, cloud_per_gpu_hour=per_hour,
             per_1k=sps / per_device * 1000 if sps and per_device else None,
             per_unit_cloud=sps * 3600 / per_hour if sps and per_hour else None))
-    notes = ["purchase: the new price, else the used one; cloud: the cheapest offer per GPU-hour",
-             "throughput of GPUs that do not fit is not counted"]
+    notes = [msg("purchase: the new price, else the used one; cloud: the cheapest offer per GPU-hour"),
+             msg("throughput of GPUs that do not fit is not counted")]
     if not any(p.purchase or p.cloud for p in points):
-        notes.append("no price is known for these GPUs")
+        notes.append(msg("no price is known for these GPUs"))
     return Comparison(currency=currency, points=points, notes=notes)
 
 
@@ -199,7 +199,7 @@ def _comparison(fits: list[FitResult], currency: str) -> tuple[Any, Availability
     try:
         import gpuplan.catalog.prices  # noqa: F401
     except ImportError:
-        return None, Availability(False, "GPU prices are not in this build")
+        return None, Availability(False, msg("GPU prices are not in this build"))
     return comparison_from_fits(fits, currency=currency), Availability(True)
 
 
@@ -224,9 +224,9 @@ def _advice(workload: Workload, gpu: GPU, *, auto_batch: bool, context_bytes: in
     try:
         import gpuplan.advise.advisor  # noqa: F401
     except ImportError:
-        return None, Availability(False, "the advisor (gpuplan advise) is not in this build")
+        return None, Availability(False, msg("the advisor (gpuplan advise) is not in this build"))
     if workload.mode is Mode.GENERATE:
-        return None, Availability(False, "the advisor plans training and inference steps, not generation")
+        return None, Availability(False, msg("the advisor plans training and inference steps, not generation"))
     sink.describe(tr("advice for {gpu}", gpu=gpu.name))
     advice = advice_for(workload, gpu, auto_batch=auto_batch, context_bytes=context_bytes,
                         progress=lambda what: sink.describe(tr("advice: trying {what}", what=what)))
@@ -286,10 +286,10 @@ def build_report(workload: Workload, gpus: list[GPU], *, auto_batch: bool = Fals
         sweeps.append(batch_sweep(search, gpu, fit, context_bytes=context_bytes, points=sweep_points))
         sink.advance()
     comparison, comparison_status = (_comparison(fits, currency) if with_comparison
-                                     else (None, Availability(False, "not requested")))
+                                     else (None, Availability(False, msg("not requested"))))
     advice, advice_status = (_advice(workload, gpus[0], auto_batch=auto_batch, context_bytes=context_bytes,
                                      sink=sink) if with_advice and gpus
-                             else (None, Availability(False, "not requested (gpuplan report --no-advice)")))
+                             else (None, Availability(False, msg("not requested (gpuplan report --no-advice)"))))
     stamp = (now or datetime.now(UTC)).replace(microsecond=0).isoformat()
     return ReportData(
         gpuplan_version=__version__, generated_at=stamp, workload=to_jsonable(workload), auto_batch=auto_batch,

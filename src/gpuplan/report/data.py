@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from gpuplan.api import FitResult
+from gpuplan.i18n import msg
 
 
 @dataclass
@@ -98,9 +99,9 @@ class ReportData:
     detail_gpus: list[str]
     sweeps: list[BatchSweep]
     comparison: Any = None
-    comparison_status: Availability = field(default_factory=lambda: Availability(False, "not computed"))
+    comparison_status: Availability = field(default_factory=lambda: Availability(False, msg("not computed")))
     advice: Any = None
-    advice_status: Availability = field(default_factory=lambda: Availability(False, "not computed"))
+    advice_status: Availability = field(default_factory=lambda: Availability(False, msg("not computed")))
     build_seconds: float = 0.0
     traces: int = 0  # real traces run to build the report
 

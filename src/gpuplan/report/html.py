@@ -15,7 +15,7 @@ from html import escape
 from typing import Any
 
 from gpuplan.api import FitResult
-from gpuplan.i18n import current_language, tr
+from gpuplan.i18n import current_language, msg, tr
 from gpuplan.memory.batch import MAX_BATCH
 from gpuplan.render import charts
 from gpuplan.render.advise_text import risk_word
@@ -294,8 +294,8 @@ def render_comparison(c: Comparison) -> str:
     out.append(_table([tr("GPU"), tr("verdict"), tr("batch"), tr("samples/s"), tr("purchase price (kind, date)"),
                        tr("samples/s per 1,000 {cur}", cur=c.currency),
                        tr("cloud per GPU-hour"), tr("samples per {cur} (cloud)", cur=c.currency)], rows))
-    out.append(_notes([*c.notes, "the full comparison (common batch, relative speed, epoch time and cost): "
-                                 "gpuplan compare"]))
+    out.append(_notes([*c.notes, msg("the full comparison (common batch, relative speed, epoch time and cost): "
+                                     "gpuplan compare")]))
     return "".join(out)
 
 

@@ -31,7 +31,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from gpuplan.errors import UsageError
-from gpuplan.i18n import current_language, normalize, tr
+from gpuplan.i18n import current_language, msg, normalize, tr
 from gpuplan.web.validate import MAX_BODY_BYTES, allowed_models, parse_fit_request
 from gpuplan.web.worker import Busy, JobTimeout, JobUserError, WorkerFailed, WorkerPool
 
@@ -167,7 +167,7 @@ class Handler(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:
         if not self._host_ok():
-            self._error(HTTPStatus.FORBIDDEN, "Host header is not a loopback name.")
+            self._error(HTTPStatus.FORBIDDEN, tr("Host header is not a loopback name."))
             return
         parts = urlsplit(self.path)
         query = parse_qs(parts.query, max_num_fields=10)
@@ -184,8 +184,8 @@ class Handler(BaseHTTPRequestHandler):
         elif parts.path == "/api/models":
             self._json(HTTPStatus.OK, {"groups": [
                 {"id": k, "label": tr(label, lang=lang), "models": v} for (k, v), label in
-                zip(allowed_models().items(), ("Seed examples", "Hugging Face configs (shipped)",
-                                               "torchvision classifiers"), strict=True)]})
+                zip(allowed_models().items(), (msg("Seed examples"), msg("Hugging Face configs (shipped)"),
+                                               msg("torchvision classifiers")), strict=True)]})
         elif parts.path == "/api/health":
             self._json(HTTPStatus.OK, {"ok": True, "workers_ready": self.server.pool._idle.qsize()})
         else:
@@ -193,7 +193,7 @@ class Handler(BaseHTTPRequestHandler):
 
     def do_POST(self) -> None:
         if not self._host_ok():
-            self._error(HTTPStatus.FORBIDDEN, "Host header is not a loopback name.")
+            self._error(HTTPStatus.FORBIDDEN, tr("Host header is not a loopback name."))
             self.close_connection = True
             return
         parts = urlsplit(self.path)
