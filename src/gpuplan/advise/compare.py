@@ -360,7 +360,8 @@ def compare_gpus(workload: Workload, gpus: Sequence[GPU], *, batch: int | None =
                              "--batch N compares at a larger batch (N/A where it does not fit)", b=common,
                              median=bests[len(bests) // 2]))
     if not any(q is not None for q in quotes.values()):
-        notes.append(msg("no {kind} price for any of these GPUs", kind=kind.value))
+        kinds = {"new": msg("new"), "used": msg("used"), "cloud": msg("cloud")}
+        notes.append(msg("no {kind} price for any of these GPUs", kind=kinds.get(kind.value, kind.value)))
     first = fits[0]
     return CompareResult(
         rows=sort_rows(rows, sort_key), model=first.model, mode=first.mode, precision=first.precision,

@@ -170,12 +170,14 @@ def _speed(r: FitResult) -> tuple[float, float] | None:
 
 def _why_not(r: FitResult | None) -> str | None:
     if r is None:
-        return "not in the catalog: nothing to predict"
+        return msg("not in the catalog: nothing to predict")
     if not r.max_batch_size:
-        return "does not fit even at batch 1"
+        return msg("does not fit even at batch 1")
     t = r.time
     if t is None or not t.samples_per_second:
-        return "no speed prediction" + (f" ({t.na_reason})" if t is not None and t.na_reason else "")
+        if t is not None and t.na_reason:
+            return msg("no speed prediction ({reason})", reason=t.na_reason)
+        return msg("no speed prediction")
     return None
 
 
@@ -253,7 +255,7 @@ def build_options(fits: dict[str, FitResult], quotes: Sequence[PriceQuote], *, j
         else:
             o = buy_option(r, q, job, today)
         if not within_budget(o, budget):
-            excluded.append(Excluded(o.kind, o.gpu, o.offer, "over budget"))
+            excluded.append(Excluded(o.kind, o.gpu, o.offer, msg("over budget")))
             continue
         (rent if o.kind == PriceKind.CLOUD.value else buy).append(o)
     return rank_options(buy), rank_options(rent), excluded
