@@ -115,6 +115,15 @@ def test_text_table_cloud_in_cny(capsys: pytest.CaptureFixture[str], golden) -> 
     golden("compare/cloud_cny", out)
 
 
+@pytest.mark.usefixtures("fake_models")
+def test_text_table_cloud_in_cny_chinese(capsys: pytest.CaptureFixture[str], golden) -> None:  # type: ignore[no-untyped-def]
+    code, out, _ = run(capsys, "compare", "cifar_cnn", "--gpus", "t4,l4,a100 80gb sxm4,h100 sxm", "--dataset-size",
+                       "50000", "--price-kind", "cloud", "--currency", "cny", "--reference", "l4", "--lang", "zh")
+    assert code == 0
+    assert "¥" in out and "速度以 L4 为基准" in out and "每轮耗时" in out
+    golden("compare/cloud_cny_zh", out)
+
+
 def test_override_file_changes_the_price(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     prices = tmp_path / "p.csv"
     prices.write_text("kind,gpu,offer,price,currency,date,source\nused,gtx 760,local shop,300,CNY,2026-11-01,me\n",
