@@ -116,3 +116,17 @@ def test_wrap_breaks_chinese_by_cells_and_keeps_english_as_textwrap() -> None:
     import textwrap
 
     assert wrap(english, 30, "  ", "    ") == textwrap.wrap(english, 30, initial_indent="  ", subsequent_indent="    ")
+
+
+def test_help_in_chinese(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    with pytest.raises(SystemExit):
+        main(["fit", "--help", "--lang", "zh"])
+    out = capsys.readouterr().out
+    assert out.startswith("用法: gpuplan fit") and "预测一个训练或推理步的峰值显存" in out and "梯度累积步数" in out
+    monkeypatch.setenv("GPUPLAN_LANG", "zh")
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    assert "列出 GPU 目录" in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        main(["gpus", "--help", "--lang=en"])
+    assert "List the GPU catalog" in capsys.readouterr().out

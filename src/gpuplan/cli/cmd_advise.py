@@ -34,40 +34,40 @@ def parse_size(text: str, flag: str) -> int:
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    p = sub.add_parser("advise", help="what to change so a model fits and runs fast on one GPU, with the code",
-                       description="Search the settings that apply on one GPU (micro-batch + accumulation, mixed "
+    p = sub.add_parser("advise", help=tr("what to change so a model fits and runs fast on one GPU, with the code"),
+                       description=tr("Search the settings that apply on one GPU (micro-batch + accumulation, mixed "
                        "precision where it is fast, checkpointing, lighter optimizers, LoRA/freezing, quantized "
                        "weights, smaller inputs as a last resort), re-predict each, rank those that fit by speed, "
-                       "and print PyTorch code for the best.")
+                       "and print PyTorch code for the best."))
     add_workload_options(p)
     p.set_defaults(batch="auto")
-    p.add_argument("--gpu", default=None, help="the GPU to plan for (one catalog name, or a spec file)")
-    p.add_argument("--gpu-spec", metavar="FILE|k=v,...", help="a card not in the catalog (as `gpuplan fit`)")
-    p.add_argument("--target-batch", type=int, metavar="B", help="effective batch to keep (training: micro-batch × "
+    p.add_argument("--gpu", default=None, help=tr("the GPU to plan for (one catalog name, or a spec file)"))
+    p.add_argument("--gpu-spec", metavar="FILE|k=v,...", help=tr("a card not in the catalog (as `gpuplan fit`)"))
+    p.add_argument("--target-batch", type=int, metavar="B", help=tr("effective batch to keep (training: micro-batch × "
                    "accumulation steps); default: --batch × --grad-accum when --batch is a number, else the "
-                   "largest batch each plan fits")
+                   "largest batch each plan fits"))
     ft = p.add_mutually_exclusive_group()
     ft.add_argument("--finetune", action="store_true", default=None,
-                    help="fine-tuning a pretrained model: also try freezing, LoRA and QLoRA (default for "
-                    "transformer and Hugging Face models)")
+                    help=tr("fine-tuning a pretrained model: also try freezing, LoRA and QLoRA (default for "
+                    "transformer and Hugging Face models)"))
     ft.add_argument("--from-scratch", dest="finetune", action="store_false",
-                    help="training from scratch: no freezing/LoRA")
-    p.add_argument("--top", type=int, default=5, metavar="N", help="plans to show (default 5)")
-    p.add_argument("--budget", type=int, default=8, metavar="N", help="at most N configurations are traced "
-                   "(default 8; each costs 2-3 traces)")
-    p.add_argument("--currency", default="USD", help="currency of GPU prices when nothing fits (USD, EUR, CNY)")
-    p.add_argument("--no-snippet", action="store_true", help="do not print the PyTorch code")
+                    help=tr("training from scratch: no freezing/LoRA"))
+    p.add_argument("--top", type=int, default=5, metavar="N", help=tr("plans to show (default 5)"))
+    p.add_argument("--budget", type=int, default=8, metavar="N", help=tr("at most N configurations are traced "
+                   "(default 8; each costs 2-3 traces)"))
+    p.add_argument("--currency", default="USD", help=tr("currency of GPU prices when nothing fits (USD, EUR, CNY)"))
+    p.add_argument("--no-snippet", action="store_true", help=tr("do not print the PyTorch code"))
     g = p.add_argument_group("input pipeline (training)")
-    g.add_argument("--decode-rate", type=float, metavar="N", help="samples/s one CPU core decodes and augments "
-                   "(default: measured here for image models, with PIL on a synthetic JPEG)")
-    g.add_argument("--no-measure", action="store_true", help="do not run the local decode benchmark")
-    g.add_argument("--dataset-size", type=int, metavar="N", help="samples in the dataset")
-    g.add_argument("--sample-bytes", metavar="SIZE", help="stored bytes per sample (e.g. 110kB for an ImageNet JPEG)")
-    g.add_argument("--host-cpus", type=int, metavar="N", help="CPU cores of the training machine (default: this one)")
-    g.add_argument("--host-ram-gib", type=float, metavar="GIB", help="RAM of the training machine (default: this one)")
-    g.add_argument("--disk-mbps", type=float, metavar="MB/S", help="sequential read rate of the dataset's disk")
-    g.add_argument("--remote-host", action="store_true", help="the training machine is not this one: do not read "
-                   "or measure the local machine (give --host-cpus/--host-ram-gib/--decode-rate)")
+    g.add_argument("--decode-rate", type=float, metavar="N", help=tr("samples/s one CPU core decodes and augments "
+                   "(default: measured here for image models, with PIL on a synthetic JPEG)"))
+    g.add_argument("--no-measure", action="store_true", help=tr("do not run the local decode benchmark"))
+    g.add_argument("--dataset-size", type=int, metavar="N", help=tr("samples in the dataset"))
+    g.add_argument("--sample-bytes", metavar="SIZE", help=tr("stored bytes per sample (e.g. 110kB for an ImageNet JPEG)"))
+    g.add_argument("--host-cpus", type=int, metavar="N", help=tr("CPU cores of the training machine (default: this one)"))
+    g.add_argument("--host-ram-gib", type=float, metavar="GIB", help=tr("RAM of the training machine (default: this one)"))
+    g.add_argument("--disk-mbps", type=float, metavar="MB/S", help=tr("sequential read rate of the dataset's disk"))
+    g.add_argument("--remote-host", action="store_true", help=tr("the training machine is not this one: do not read "
+                   "or measure the local machine (give --host-cpus/--host-ram-gib/--decode-rate)"))
     add_common_options(p)
     p.set_defaults(func=run)
 

@@ -19,27 +19,27 @@ from gpuplan.i18n import msg, tr
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    p = sub.add_parser("compare", help="compare GPUs for one model: fit, largest batch, speed, price",
-                       description="One row per GPU: does the model fit, the largest batch, samples/s at a common "
+    p = sub.add_parser("compare", help=tr("compare GPUs for one model: fit, largest batch, speed, price"),
+                       description=tr("One row per GPU: does the model fit, the largest batch, samples/s at a common "
                        "batch and at each GPU's best batch, speed relative to a reference GPU, epoch time, and "
-                       "with dated, sourced prices the cost per epoch and samples per money unit.")
+                       "with dated, sourced prices the cost per epoch and samples per money unit."))
     add_workload_options(p)
     p.set_defaults(batch="auto")
-    p.add_argument("--gpus", required=True, metavar="LIST|all", help="GPU names 'a,b,c', or 'all' (the catalog)")
-    p.add_argument("--reference", metavar="GPU", help="GPU the relative speeds are divided by (default: the first "
-                   "listed GPU that fits)")
-    p.add_argument("--max-batch", type=int, metavar="N", help="cap each GPU's best batch at N (default: the "
-                   "largest batch that fits); --batch N sets the common batch instead")
-    p.add_argument("--dataset-size", type=int, metavar="N", help="samples per epoch, for epoch time and cost")
+    p.add_argument("--gpus", required=True, metavar="LIST|all", help=tr("GPU names 'a,b,c', or 'all' (the catalog)"))
+    p.add_argument("--reference", metavar="GPU", help=tr("GPU the relative speeds are divided by (default: the first "
+                   "listed GPU that fits)"))
+    p.add_argument("--max-batch", type=int, metavar="N", help=tr("cap each GPU's best batch at N (default: the "
+                   "largest batch that fits); --batch N sets the common batch instead"))
+    p.add_argument("--dataset-size", type=int, metavar="N", help=tr("samples per epoch, for epoch time and cost"))
     p.add_argument("--price-kind", default=PriceKind.NEW.value, choices=[k.value for k in PriceKind],
-                   help="which price: new (latest street price, else launch MSRP), used, or cloud (cheapest "
-                   "on-demand per GPU-hour); default new")
-    p.add_argument("--prices", metavar="FILE", help=f"CSV of your own prices (columns of prices.csv) that add to or "
-                   f"replace the shipped ones; also ${PRICES_ENV}")
-    p.add_argument("--currency", default="USD", metavar="USD|CNY|EUR", help="currency of the money columns "
-                   "(converted with the latest dated rate; default USD)")
+                   help=tr("which price: new (latest street price, else launch MSRP), used, or cloud (cheapest "
+                   "on-demand per GPU-hour); default new"))
+    p.add_argument("--prices", metavar="FILE", help=tr("CSV of your own prices (columns of prices.csv) that add to or "
+                   "replace the shipped ones; also ${env}", env=PRICES_ENV))
+    p.add_argument("--currency", default="USD", metavar="USD|CNY|EUR", help=tr("currency of the money columns "
+                   "(converted with the latest dated rate; default USD)"))
     p.add_argument("--sort", default=None, choices=[s.value for s in SortKey],
-                   help="row order (default: input order for a list, speed for 'all')")
+                   help=tr("row order (default: input order for a list, speed for 'all')"))
     add_common_options(p)
     p.set_defaults(func=run)
 

@@ -21,18 +21,18 @@ from gpuplan.i18n import msg, tr
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = subparsers.add_parser(
         "doctor",
-        help="check this machine: NVIDIA driver, GPUs, torch build vs. each GPU, CPU/RAM/disk",
-        description="Check whether PyTorch can use this machine's GPUs: NVIDIA driver and the CUDA "
+        help=tr("check this machine: NVIDIA driver, GPUs, torch build vs. each GPU, CPU/RAM/disk"),
+        description=tr("Check whether PyTorch can use this machine's GPUs: NVIDIA driver and the CUDA "
         "version it supports, each GPU's compute capability against the installed torch build's "
         "kernels, and host CPU cores, RAM and free disk. Each problem comes with a fix. "
-        "A machine without a driver or GPU is a normal answer (exit code 0).",
+        "A machine without a driver or GPU is a normal answer (exit code 0)."),
     )
     add_common_options(p)
     p.add_argument(
         "--path",
         default=".",
         metavar="DIR",
-        help="directory whose free disk space to report (default: the current directory)",
+        help=tr("directory whose free disk space to report (default: the current directory)"),
     )
     p.set_defaults(func=run)
 

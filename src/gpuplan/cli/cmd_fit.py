@@ -11,13 +11,13 @@ from gpuplan.i18n import msg, tr
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    p = sub.add_parser("fit", help="will a model fit on a GPU, where the memory goes, how fast",
-                       description="Predict peak GPU memory (and step time) of one training or inference step.")
+    p = sub.add_parser("fit", help=tr("will a model fit on a GPU, where the memory goes, how fast"),
+                       description=tr("Predict peak GPU memory (and step time) of one training or inference step."))
     add_workload_options(p)
-    p.add_argument("--gpu", default=None, help="GPU name, 'a,b,c', 'all', or a spec file (.yaml/.json)")
-    p.add_argument("--gpu-spec", metavar="FILE|k=v,...", help="a card not in the catalog: a YAML/JSON spec file or "
-                   "inline fields (same as `gpuplan gpu --gpu-spec`)")
-    p.add_argument("--dataset-size", type=int, metavar="N", help="samples per epoch, for the epoch time")
+    p.add_argument("--gpu", default=None, help=tr("GPU name, 'a,b,c', 'all', or a spec file (.yaml/.json)"))
+    p.add_argument("--gpu-spec", metavar="FILE|k=v,...", help=tr("a card not in the catalog: a YAML/JSON spec file or "
+                   "inline fields (same as `gpuplan gpu --gpu-spec`)"))
+    p.add_argument("--dataset-size", type=int, metavar="N", help=tr("samples per epoch, for the epoch time"))
     add_common_options(p)
     p.set_defaults(func=run)
 

@@ -16,7 +16,7 @@ from gpuplan.catalog.spec import parse_gpu_spec
 from gpuplan.catalog.types import GPU
 from gpuplan.cli.main import add_common_options
 from gpuplan.errors import UsageError
-from gpuplan.i18n import msg
+from gpuplan.i18n import msg, tr
 from gpuplan.render.console import stdout_console
 from gpuplan.render.gpu_text import gpu_sections, print_sections, title_line
 from gpuplan.render.jsonout import dumps, to_jsonable
@@ -24,16 +24,16 @@ from gpuplan.render.jsonout import dumps, to_jsonable
 
 def register(subparsers: Any) -> None:
     p = subparsers.add_parser(
-        "gpu", help="one GPU: specs, features, compatibility, install command, verdict",
-        description="Everything about one GPU: specs, hardware features, which CUDA/PyTorch/TensorFlow/JAX "
-                    "versions run on it, the install command, and what deep learning work it suits.",
+        "gpu", help=tr("one GPU: specs, features, compatibility, install command, verdict"),
+        description=tr("Everything about one GPU: specs, hardware features, which CUDA/PyTorch/TensorFlow/JAX "
+                    "versions run on it, the install command, and what deep learning work it suits."),
     )
-    p.add_argument("name", nargs="?", help='GPU name, forgiving ("gtx760", "rtx 3060 12gb", "a100 80g"), '
-                                           "or a .yaml/.json spec file")
+    p.add_argument("name", nargs="?", help=tr('GPU name, forgiving ("gtx760", "rtx 3060 12gb", "a100 80g"), '
+                                           "or a .yaml/.json spec file"))
     p.add_argument("--gpu-spec", metavar="FILE|k=v,...",
-                   help="a card not in the catalog: YAML/JSON file or inline 'name=...,memory_gib=...,...'")
+                   help=tr("a card not in the catalog: YAML/JSON file or inline 'name=...,memory_gib=...,...'"))
     p.add_argument("--no-local-torch", action="store_true",
-                   help="do not check the locally installed torch build against the GPU")
+                   help=tr("do not check the locally installed torch build against the GPU"))
     add_common_options(p)
     p.set_defaults(func=run)
 

@@ -15,7 +15,7 @@ from gpuplan.catalog import features, load_catalog
 from gpuplan.catalog.types import GPU, Features
 from gpuplan.cli.main import add_common_options
 from gpuplan.errors import UsageError
-from gpuplan.i18n import msg
+from gpuplan.i18n import msg, tr
 from gpuplan.render.console import stdout_console
 from gpuplan.render.gpu_text import print_gpu_list
 from gpuplan.render.jsonout import dumps, to_jsonable
@@ -27,19 +27,19 @@ SEGMENTS = ("consumer", "laptop", "workstation", "datacenter", "apple")
 
 def register(subparsers: Any) -> None:
     p = subparsers.add_parser(
-        "gpus", help="list the GPU catalog (filter, sort)",
-        description="List the GPU catalog. Filters combine (AND); unknown values sort last.",
+        "gpus", help=tr("list the GPU catalog (filter, sort)"),
+        description=tr("List the GPU catalog. Filters combine (AND); unknown values sort last."),
     )
-    p.add_argument("--vendor", help="NVIDIA, AMD, Intel or Apple (case-insensitive)")
-    p.add_argument("--arch", help="architecture contains this text (e.g. ampere, hopper, 'rdna 3')")
-    p.add_argument("--segment", choices=SEGMENTS, help="market segment")
-    p.add_argument("--min-memory", type=float, metavar="GIB", help="at least this much memory (GiB)")
+    p.add_argument("--vendor", help=tr("NVIDIA, AMD, Intel or Apple (case-insensitive)"))
+    p.add_argument("--arch", help=tr("architecture contains this text (e.g. ampere, hopper, 'rdna 3')"))
+    p.add_argument("--segment", choices=SEGMENTS, help=tr("market segment"))
+    p.add_argument("--min-memory", type=float, metavar="GIB", help=tr("at least this much memory (GiB)"))
     p.add_argument("--feature", action="append", default=[], metavar="NAME",
-                   help=f"has this hardware feature; repeatable ({', '.join(FEATURES)})")
+                   help=tr("has this hardware feature; repeatable ({names})", names=", ".join(FEATURES)))
     p.add_argument("--sort", default=None, metavar="FIELD",
-                   help=f"sort by a GPU field ({', '.join(SORT_FIELDS)}); catalog order by default")
-    p.add_argument("--desc", action="store_true", help="sort descending")
-    p.add_argument("--limit", type=int, metavar="N", help="show at most N GPUs")
+                   help=tr("sort by a GPU field ({names}); catalog order by default", names=", ".join(SORT_FIELDS)))
+    p.add_argument("--desc", action="store_true", help=tr("sort descending"))
+    p.add_argument("--limit", type=int, metavar="N", help=tr("show at most N GPUs"))
     add_common_options(p)
     p.set_defaults(func=run)
 

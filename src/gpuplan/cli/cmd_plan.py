@@ -15,27 +15,28 @@ from pathlib import Path
 from gpuplan.cli.main import add_common_options
 from gpuplan.cli.workload_args import add_workload_options, workload_from_args
 from gpuplan.errors import UsageError
+from gpuplan.i18n import tr
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    p = sub.add_parser("plan", help="multi-GPU training: DDP / ZeRO / FSDP2 / offload, memory, speed, engine files",
-                       description="Plan data-parallel training on several GPUs: per-GPU memory and step time of "
+    p = sub.add_parser("plan", help=tr("multi-GPU training: DDP / ZeRO / FSDP2 / offload, memory, speed, engine files"),
+                       description=tr("Plan data-parallel training on several GPUs: per-GPU memory and step time of "
                        "each strategy (communication included), and ready-to-run torchrun / accelerate / DeepSpeed / "
-                       "FSDP2 files.")
+                       "FSDP2 files."))
     add_workload_options(p)
     p.add_argument("--gpus", required=True, metavar="COUNTxGPU",
-                   help="GPUs per node, e.g. 8xA100-80G, '4xRTX 3090', 2x\"GTX 1080 Ti\" (1 to 16)")
-    p.add_argument("--nodes", type=int, default=1, metavar="N", help="number of machines (default 1)")
+                   help=tr("GPUs per node, e.g. 8xA100-80G, '4xRTX 3090', 2x\"GTX 1080 Ti\" (1 to 16)"))
+    p.add_argument("--nodes", type=int, default=1, metavar="N", help=tr("number of machines (default 1)"))
     p.add_argument("--interconnect", metavar="LINK[,LINK]",
-                   help="inside a node: nvlink | pcie; between nodes: ib | ib-edr | ib-hdr | ib-ndr | ethernet | "
+                   help=tr("inside a node: nvlink | pcie; between nodes: ib | ib-edr | ib-hdr | ib-ndr | ethernet | "
                    "eth-100g | eth-200g | eth-400g (default: NVLink when the GPU has it, else PCIe; InfiniBand of "
-                   "the GPU's DGX generation)")
+                   "the GPU's DGX generation)"))
     p.add_argument("--strategy", default="all", metavar="NAMES",
-                   help="all (default) or a comma list of: ddp, zero1, zero2, zero3, fsdp2, fsdp2-no-reshard, "
-                   "zero2-offload, zero3-offload, fsdp2-offload")
-    p.add_argument("--target-batch", type=int, metavar="B", help="global batch: choose micro-batch x accumulation "
-                   "x data-parallel size = B, with the largest micro-batch that fits")
-    p.add_argument("-o", "--output-dir", metavar="DIR", help="write each strategy's files to DIR/<strategy>/")
+                   help=tr("all (default) or a comma list of: ddp, zero1, zero2, zero3, fsdp2, fsdp2-no-reshard, "
+                   "zero2-offload, zero3-offload, fsdp2-offload"))
+    p.add_argument("--target-batch", type=int, metavar="B", help=tr("global batch: choose micro-batch x accumulation "
+                   "x data-parallel size = B, with the largest micro-batch that fits"))
+    p.add_argument("-o", "--output-dir", metavar="DIR", help=tr("write each strategy's files to DIR/<strategy>/"))
     add_common_options(p)
     p.set_defaults(func=run)
 

@@ -21,27 +21,27 @@ from gpuplan.i18n import msg, tr
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    p = sub.add_parser("recommend", help="which GPU to buy or rent for a job, within a budget",
-                       description="Rank GPUs to buy (new or used) and cloud offers to rent by the time and total "
+    p = sub.add_parser("recommend", help=tr("which GPU to buy or rent for a job, within a budget"),
+                       description=tr("Rank GPUs to buy (new or used) and cloud offers to rent by the time and total "
                        "cost to finish the job, with the largest batch each can use. Prices come from a dated, "
-                       "sourced file (override with --prices); currencies are converted with a dated rate.")
+                       "sourced file (override with --prices); currencies are converted with a dated rate."))
     add_workload_options(p)
-    p.add_argument("--budget", metavar="AMOUNT", help="most to spend: 300usd, $300, 1500cny, ¥1500, 250eur, €250 "
-                   "(a purchase price, or the whole job's rent)")
+    p.add_argument("--budget", metavar="AMOUNT", help=tr("most to spend: 300usd, $300, 1500cny, ¥1500, 250eur, €250 "
+                   "(a purchase price, or the whole job's rent)"))
     scope = p.add_mutually_exclusive_group()
-    scope.add_argument("--rent", action="store_true", help="only cloud offers (hourly prices, free tiers)")
-    scope.add_argument("--buy", action="store_true", help="only GPUs to buy (new or used)")
-    p.add_argument("--epochs", type=int, metavar="N", help="passes over the dataset (default 1; needs --dataset-size)")
-    p.add_argument("--dataset-size", type=int, metavar="N", help="samples per epoch: with it, options rank by the "
-                   "job's time and total cost")
-    p.add_argument("--gpus", metavar="LIST", help="only these GPUs ('a,b,c'; default: every GPU with a price)")
-    p.add_argument("--spot", action="store_true", help="also rank spot (preemptible) cloud offers")
-    p.add_argument("--currency", metavar="USD|CNY|EUR", help="currency of the money columns (default: the "
-                   "budget's, else USD)")
-    p.add_argument("--prices", metavar="FILE", help=f"CSV of your own prices (columns of prices.csv) that add to or "
-                   f"replace the shipped ones; also ${PRICES_ENV}")
-    p.add_argument("--top", type=int, default=10, metavar="N", help="rows per table in the text output (default 10; "
-                   "--json has all)")
+    scope.add_argument("--rent", action="store_true", help=tr("only cloud offers (hourly prices, free tiers)"))
+    scope.add_argument("--buy", action="store_true", help=tr("only GPUs to buy (new or used)"))
+    p.add_argument("--epochs", type=int, metavar="N", help=tr("passes over the dataset (default 1; needs --dataset-size)"))
+    p.add_argument("--dataset-size", type=int, metavar="N", help=tr("samples per epoch: with it, options rank by the "
+                   "job's time and total cost"))
+    p.add_argument("--gpus", metavar="LIST", help=tr("only these GPUs ('a,b,c'; default: every GPU with a price)"))
+    p.add_argument("--spot", action="store_true", help=tr("also rank spot (preemptible) cloud offers"))
+    p.add_argument("--currency", metavar="USD|CNY|EUR", help=tr("currency of the money columns (default: the "
+                   "budget's, else USD)"))
+    p.add_argument("--prices", metavar="FILE", help=tr("CSV of your own prices (columns of prices.csv) that add to or "
+                   "replace the shipped ones; also ${env}", env=PRICES_ENV))
+    p.add_argument("--top", type=int, default=10, metavar="N", help=tr("rows per table in the text output (default 10; "
+                   "--json has all)"))
     add_common_options(p)
     p.set_defaults(func=run)
 

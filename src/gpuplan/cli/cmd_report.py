@@ -14,25 +14,25 @@ from pathlib import Path
 from gpuplan.cli.main import add_common_options
 from gpuplan.cli.workload_args import add_workload_options, workload_from_args
 from gpuplan.errors import UsageError
-from gpuplan.i18n import msg
+from gpuplan.i18n import msg, tr
 
 FORMATS = ("html", "md", "json")
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    p = sub.add_parser("report", help="a self-contained HTML (or Markdown/JSON) report with charts",
-                       description="Fit, memory breakdown, memory vs batch, memory timeline, time per op class, "
-                       "GPU comparison and advice in one file that works offline.")
+    p = sub.add_parser("report", help=tr("a self-contained HTML (or Markdown/JSON) report with charts"),
+                       description=tr("Fit, memory breakdown, memory vs batch, memory timeline, time per op class, "
+                       "GPU comparison and advice in one file that works offline."))
     add_workload_options(p)
-    p.add_argument("--gpu", default=None, help="GPU name, 'a,b,c', 'all', or a spec file (.yaml/.json)")
-    p.add_argument("--gpu-spec", metavar="FILE|k=v,...", help="a card not in the catalog (as in `gpuplan fit`)")
-    p.add_argument("-o", "--output", metavar="PATH", help="write here (default: standard output; an HTML report "
-                   "asked for on a terminal goes to report.html)")
-    p.add_argument("--format", choices=FORMATS, help="html, md or json (default: from the -o suffix, else html)")
+    p.add_argument("--gpu", default=None, help=tr("GPU name, 'a,b,c', 'all', or a spec file (.yaml/.json)"))
+    p.add_argument("--gpu-spec", metavar="FILE|k=v,...", help=tr("a card not in the catalog (as in `gpuplan fit`)"))
+    p.add_argument("-o", "--output", metavar="PATH", help=tr("write here (default: standard output; an HTML report "
+                   "asked for on a terminal goes to report.html)"))
+    p.add_argument("--format", choices=FORMATS, help=tr("html, md or json (default: from the -o suffix, else html)"))
     p.add_argument("--detail", type=int, default=3, metavar="N",
-                   help="per-GPU charts for the first N GPUs (default 3)")
-    p.add_argument("--no-advice", action="store_true", help="leave out the advisor's plans for the first GPU "
-                   "(the advisor traces every configuration it tries: most of the time for big models)")
+                   help=tr("per-GPU charts for the first N GPUs (default 3)"))
+    p.add_argument("--no-advice", action="store_true", help=tr("leave out the advisor's plans for the first GPU "
+                   "(the advisor traces every configuration it tries: most of the time for big models)"))
     add_common_options(p)
     p.set_defaults(func=run)
 

@@ -12,20 +12,20 @@ import sys
 
 from gpuplan.cli.main import add_common_options
 from gpuplan.errors import UsageError
-from gpuplan.i18n import msg
+from gpuplan.i18n import msg, tr
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    p = sub.add_parser("serve", help="a local web page: pick a GPU and a model, see the results and charts",
-                       description="Serve a web page (and a small JSON API) over the predictions. Only zoo models "
-                       "and uploaded Hugging Face config.json files are accepted; no code from a request is run.")
-    p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
-    p.add_argument("--port", type=int, default=8765, help="port (default 8765; 0 picks a free one)")
+    p = sub.add_parser("serve", help=tr("a local web page: pick a GPU and a model, see the results and charts"),
+                       description=tr("Serve a web page (and a small JSON API) over the predictions. Only zoo models "
+                       "and uploaded Hugging Face config.json files are accepted; no code from a request is run."))
+    p.add_argument("--host", default="127.0.0.1", help=tr("address to bind (default 127.0.0.1: this machine only)"))
+    p.add_argument("--port", type=int, default=8765, help=tr("port (default 8765; 0 picks a free one)"))
     p.add_argument("--workers", type=int, default=1, metavar="N",
-                   help="predictions that may run at the same time, each in its own process (default 1)")
+                   help=tr("predictions that may run at the same time, each in its own process (default 1)"))
     p.add_argument("--timeout", type=float, default=120.0, metavar="SECONDS",
-                   help="stop a prediction that takes longer (default 120)")
-    p.add_argument("--verbose", action="store_true", help="log every request to stderr")
+                   help=tr("stop a prediction that takes longer (default 120)"))
+    p.add_argument("--verbose", action="store_true", help=tr("log every request to stderr"))
     add_common_options(p)
     p.set_defaults(func=run)
 

@@ -11,6 +11,7 @@ import argparse
 import importlib
 import importlib.util
 import sys
+from typing import Any
 
 from gpuplan import __version__
 from gpuplan.errors import GpuplanError
@@ -31,14 +32,33 @@ COMMAND_MODULES = [
 ]
 
 
+class _Formatter(argparse.HelpFormatter):
+    def add_usage(self, usage: str | None, actions: Any, groups: Any, prefix: str | None = None) -> None:
+        super().add_usage(usage, actions, groups, tr("usage: ") if prefix is None else prefix)
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse in the current language: our help texts go through tr(); so do its own headings."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("formatter_class", _Formatter)
+        super().__init__(*args, **kwargs)
+        self._positionals.title = tr("positional arguments")
+        self._optionals.title = tr("options")
+        for action in self._actions:
+            if isinstance(action, argparse._HelpAction):
+                action.help = tr("show this help message and exit")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="gpuplan",
-        description="Can this GPU run my model? Fit, speed, advice and GPU choice for PyTorch models, "
-        "answered without the GPU.",
+        description=tr("Can this GPU run my model? Fit, speed, advice and GPU choice for PyTorch models, "
+        "answered without the GPU."),
     )
-    parser.add_argument("--version", action="version", version=f"gpuplan {__version__}")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    parser.add_argument("--version", action="version", version=f"gpuplan {__version__}",
+                        help=tr("show the version and exit"))
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     for name in COMMAND_MODULES:
         modname = f"gpuplan.cli.cmd_{name}"
         if importlib.util.find_spec(modname) is None:
@@ -47,7 +67,23 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _lang_in(argv: list[str]) -> str | None:
+    """The value of ``--lang`` in ``argv`` (help texts are built before the arguments are parsed)."""
+    for i, a in enumerate(argv):
+        if a == "--lang" and i + 1 < len(argv):
+            return argv[i + 1]
+        if a.startswith("--lang="):
+            return a.split("=", 1)[1]
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
+    from gpuplan.i18n import set_language
+
+    try:  # --help in the asked language; a bad --lang is reported after parsing
+        set_language(_lang_in(sys.argv[1:] if argv is None else argv))
+    except ValueError:
+        set_language(None)
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
@@ -78,10 +114,10 @@ def _set_language(lang: str | None) -> None:
 
 def add_common_options(p: argparse.ArgumentParser) -> None:
     """Options every subcommand has."""
-    p.add_argument("--json", action="store_true", help="print the result as JSON (same records as the Python API)")
-    p.add_argument("--no-color", action="store_true", help="plain text even on a terminal")
+    p.add_argument("--json", action="store_true", help=tr("print the result as JSON (same records as the Python API)"))
+    p.add_argument("--no-color", action="store_true", help=tr("plain text even on a terminal"))
     p.add_argument("--lang", metavar="en|zh", default=None,
-                   help="language of the text output (default: $GPUPLAN_LANG, else en); JSON keys never change")
+                   help=tr("language of the text output (default: $GPUPLAN_LANG, else en); JSON keys never change"))
 
 
 if __name__ == "__main__":

@@ -8,42 +8,42 @@ import re
 from typing import Any
 
 from gpuplan.errors import UsageError
-from gpuplan.i18n import msg
+from gpuplan.i18n import msg, tr
 from gpuplan.workload.spec import InputSpec, Mode, OptimizerKind, Precision, Workload
 
 _DTYPES = ("float32", "float16", "bfloat16", "int64", "int32", "bool", "uint8", "float64")
 
 
 def add_workload_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("model", help="resnet50 | timm:NAME | a shipped HF id (bert-base-uncased, meta-llama/Llama-2-7b-hf) "
-                   "| lenet5 | cifar_cnn | lstm | mlp | path/to/file.py:factory | package.module:factory")
-    p.add_argument("--batch", default="1", help="batch size (the micro-batch with --grad-accum), or 'auto' for the "
-                   "largest that fits (default 1)")
+    p.add_argument("model", help=tr("resnet50 | timm:NAME | a shipped HF id (bert-base-uncased, meta-llama/Llama-2-7b-hf) "
+                   "| lenet5 | cifar_cnn | lstm | mlp | path/to/file.py:factory | package.module:factory"))
+    p.add_argument("--batch", default="1", help=tr("batch size (the micro-batch with --grad-accum), or 'auto' for the "
+                   "largest that fits (default 1)"))
     p.add_argument("--mode", default="train", choices=[m.value for m in Mode])
     p.add_argument("--precision", default="fp32", choices=[x.value for x in Precision])
     p.add_argument("--optimizer", default="adamw", choices=[o.value for o in OptimizerKind])
     p.add_argument("--input", action="append", default=[], metavar="SHAPE[:DTYPE]",
-                   help="per-sample input shape without the batch dimension, e.g. 3x224x224 or 128:int64 "
-                   "(repeat for several inputs)")
-    p.add_argument("--seq-len", type=int, help="sequence length for token models (default 512 or the model's maximum)")
-    p.add_argument("--prompt-len", type=int, metavar="N", help="--mode generate: prompt tokens per sequence "
-                   "(default 512, or --seq-len)")
-    p.add_argument("--new-tokens", type=int, metavar="N", help="--mode generate: tokens to generate per sequence "
-                   "(max_new_tokens; default 256)")
+                   help=tr("per-sample input shape without the batch dimension, e.g. 3x224x224 or 128:int64 "
+                   "(repeat for several inputs)"))
+    p.add_argument("--seq-len", type=int, help=tr("sequence length for token models (default 512 or the model's maximum)"))
+    p.add_argument("--prompt-len", type=int, metavar="N", help=tr("--mode generate: prompt tokens per sequence "
+                   "(default 512, or --seq-len)"))
+    p.add_argument("--new-tokens", type=int, metavar="N", help=tr("--mode generate: tokens to generate per sequence "
+                   "(max_new_tokens; default 256)"))
     p.add_argument("--model-arg", action="append", default=[], metavar="K=V",
-                   help="argument for the model factory; V parsed as JSON when it parses")
-    p.add_argument("--hf-config", metavar="PATH", help="a Hugging Face config.json to build the model from")
-    p.add_argument("--loss", choices=["cross-entropy", "mse", "mean", "model"], help="loss (default: chosen from "
-                   "the model: cross-entropy on class logits, the model's own loss for HF models, else the mean)")
-    p.add_argument("--grad-accum", type=int, default=1, metavar="N", help="gradient accumulation steps")
-    p.add_argument("--checkpointing", action="store_true", help="activation checkpointing per block")
-    p.add_argument("--freeze", action="append", default=[], metavar="GLOB", help="freeze parameters of matching "
-                   "modules (repeatable)")
-    p.add_argument("--lora-rank", type=int, metavar="R", help="LoRA adapters of rank R (base weights frozen)")
-    p.add_argument("--lora-targets", action="append", default=[], metavar="GLOB", help="modules that get LoRA "
-                   "(default: every Linear except output heads)")
-    p.add_argument("--context-mib", type=float, metavar="MIB", help="CUDA context size to assume instead of the "
-                   "modelled one")
+                   help=tr("argument for the model factory; V parsed as JSON when it parses"))
+    p.add_argument("--hf-config", metavar="PATH", help=tr("a Hugging Face config.json to build the model from"))
+    p.add_argument("--loss", choices=["cross-entropy", "mse", "mean", "model"], help=tr("loss (default: chosen from "
+                   "the model: cross-entropy on class logits, the model's own loss for HF models, else the mean)"))
+    p.add_argument("--grad-accum", type=int, default=1, metavar="N", help=tr("gradient accumulation steps"))
+    p.add_argument("--checkpointing", action="store_true", help=tr("activation checkpointing per block"))
+    p.add_argument("--freeze", action="append", default=[], metavar="GLOB", help=tr("freeze parameters of matching "
+                   "modules (repeatable)"))
+    p.add_argument("--lora-rank", type=int, metavar="R", help=tr("LoRA adapters of rank R (base weights frozen)"))
+    p.add_argument("--lora-targets", action="append", default=[], metavar="GLOB", help=tr("modules that get LoRA "
+                   "(default: every Linear except output heads)"))
+    p.add_argument("--context-mib", type=float, metavar="MIB", help=tr("CUDA context size to assume instead of the "
+                   "modelled one"))
 
 
 def parse_input(text: str) -> InputSpec:
