@@ -42,6 +42,7 @@ def _ljust(text: str, width: int) -> str:
 
 _TOKEN = re.compile(r"\s+|[^\s\u1100-\uffff]+|.", re.S)
 _NO_LINE_START = set("，。、；：？！）》」』”’,.;:?!)")
+_NO_LINE_END = set("（《「『“‘(")
 
 
 def wrap(text: str, width: int, initial_indent: str, subsequent_indent: str) -> list[str]:
@@ -57,8 +58,12 @@ def wrap(text: str, width: int, initial_indent: str, subsequent_indent: str) -> 
                 line += " "
             continue
         if not empty and cell_len(line.rstrip() + tok) > width and tok[0] not in _NO_LINE_START:
-            lines.append(line.rstrip())
-            line, empty = subsequent_indent, True
+            head = line.rstrip()
+            carry = ""
+            while head and head[-1] in _NO_LINE_END and len(head) > len(subsequent_indent) + 1:
+                head, carry = head[:-1], head[-1] + carry  # an opening bracket starts the next line
+            lines.append(head.rstrip())
+            line, empty = subsequent_indent + carry, not carry
         line += tok
         empty = False
     if not empty:
