@@ -38,6 +38,7 @@ from typing import Any
 
 from gpuplan.catalog._data import read_csv
 from gpuplan.errors import UnknownGPUError, UsageError
+from gpuplan.i18n import msg
 
 PRICES_ENV = "GPUPLAN_PRICES"
 STALE_AFTER_DAYS = 365  # a price older than 12 months is flagged as stale
@@ -186,8 +187,9 @@ def check_currency(code: str, what: str = "currency") -> str:
     """Upper-cased ISO code, or :class:`UsageError` naming the allowed ones."""
     c = _CURRENCY_WORDS.get(code.strip().lower(), code.strip().upper())
     if c not in currencies():
-        raise UsageError(f"{what} {code!r} is not supported; allowed: {', '.join(currencies())} "
-                         "(the currencies with a dated exchange rate in fx_rates.csv).")
+        raise UsageError(msg("{what} {code} is not supported; allowed: {allowed} (the currencies with a dated "
+                             "exchange rate in fx_rates.csv).", what=what, code=repr(code),
+                             allowed=", ".join(currencies())))
     return c
 
 
@@ -198,7 +200,8 @@ def _usd_rate(code: str, on: dt.date | None) -> FxRate | None:
         return None
     rows = [r for r in fx_rates() if r.quote == code]
     if not rows:
-        raise UsageError(f"no exchange rate for {code}; allowed: {', '.join(currencies())}.")
+        raise UsageError(msg("no exchange rate for {code}; allowed: {allowed}.", code=code,
+                             allowed=", ".join(currencies())))
     if on is None:
         return rows[-1]
     month = f"{on.year:04d}-{on.month:02d}"
@@ -240,11 +243,11 @@ def parse_budget(text: str, default_currency: str = "USD") -> Money:
     Raises :class:`UsageError` for a missing or non-positive amount or an unsupported currency.
     """
     allowed = ", ".join(currencies())
-    examples = "e.g. 300usd, $300, 1500cny, ¥1500, 250eur"
+    examples = msg("e.g. {list}", list="300usd, $300, 1500cny, ¥1500, 250eur")
     m = _BUDGET.match(text or "")
     if not m:
-        raise UsageError(f"budget {text!r}: expected an amount and a currency ({examples}); "
-                         f"currencies: {allowed}.")
+        raise UsageError(msg("budget {text}: expected an amount and a currency ({examples}); currencies: {allowed}.",
+                             text=repr(text), examples=examples, allowed=allowed))
     pre, post = m["pre"].lower(), m["post"].lower()
     found = []
     for word in (pre, post):
@@ -252,15 +255,18 @@ def parse_budget(text: str, default_currency: str = "USD") -> Money:
             continue
         code = _SYMBOLS.get(word) or _CURRENCY_WORDS.get(word)
         if code is None:
-            raise UsageError(f"budget {text!r}: unknown currency {word!r}; allowed: {allowed} "
-                             f"(symbols $, ¥, €; {examples}).")
+            raise UsageError(msg("budget {text}: unknown currency {word}; allowed: {allowed} (symbols $, ¥, €; "
+                                 "{examples}).", text=repr(text), word=repr(word), allowed=allowed,
+                                 examples=examples))
         found.append(code)
     if len(set(found)) > 1:
-        raise UsageError(f"budget {text!r}: two different currencies; give one ({examples}).")
+        raise UsageError(msg("budget {text}: two different currencies; give one ({examples}).", text=repr(text),
+                             examples=examples))
     currency = found[0] if found else check_currency(default_currency)
     amount = float(m["num"].replace(",", "").replace("_", "")) * (1000 if m["k"] else 1)
     if not amount > 0:
-        raise UsageError(f"budget {text!r}: the amount must be positive ({examples}).")
+        raise UsageError(msg("budget {text}: the amount must be positive ({examples}).", text=repr(text),
+                             examples=examples))
     return Money(amount, currency)
 
 
@@ -306,26 +312,27 @@ def _catalog_name(gpu: str, notes: str, *, forgiving: bool) -> str | None:
 
 
 def _row_to_quote(row: dict[str, str], origin: str, where: str) -> PriceQuote:
-    def bad(msg: str) -> UsageError:
-        return UsageError(f"{where}: {msg}")
+    def bad(problem: str) -> UsageError:
+        return UsageError(msg("{where}: {problem}", where=where, problem=problem))
 
     missing = [c for c in REQUIRED_COLUMNS if not row.get(c)]
     if missing:
-        raise bad(f"missing {', '.join(missing)} (required columns: {', '.join(REQUIRED_COLUMNS)}).")
+        raise bad(msg("missing {names} (required columns: {required}).", names=", ".join(missing),
+                      required=", ".join(REQUIRED_COLUMNS)))
     try:
         kind = PriceKind(row["kind"].lower())
     except ValueError:
-        raise bad(f"kind {row['kind']!r}; allowed: new, used, cloud.") from None
+        raise bad(msg("kind {kind}; allowed: new, used, cloud.", kind=repr(row["kind"]))) from None
     try:
         price = float(row["price"].replace(",", ""))
     except ValueError:
-        raise bad(f"price {row['price']!r} is not a number.") from None
+        raise bad(msg("price {price} is not a number.", price=repr(row["price"]))) from None
     if price < 0:
-        raise bad(f"price {price} is negative.")
+        raise bad(msg("price {price} is negative.", price=price))
     currency = check_currency(row["currency"], what=f"{where}: currency")
     unit = (row.get("unit") or ("hour" if kind is PriceKind.CLOUD else "each")).lower()
     if unit not in ("each", "hour") or (unit == "hour") != (kind is PriceKind.CLOUD):
-        raise bad(f"unit {unit!r}: cloud prices are per 'hour', new and used prices 'each'.")
+        raise bad(msg("unit {unit}: cloud prices are per 'hour', new and used prices 'each'.", unit=repr(unit)))
     date = row.get("date") or None
     try:
         parse_date(date)
@@ -361,7 +368,7 @@ def _with_cloud_fields(q: PriceQuote, gpus_cell: str, where: str) -> PriceQuote:
         g = _GPUS_IN_TEXT.search(q.notes)
         gpus = int(g[1]) if g else gpus
     if gpus <= 0:
-        raise UsageError(f"{where}: GPUs per instance must be positive.")
+        raise UsageError(msg("{where}: GPUs per instance must be positive.", where=where))
     per_gpu_hour = q.price if per_gpu_price else q.price / gpus
     s, w = _SESSION.search(q.notes), _WEEKLY.search(q.notes)
     return dataclasses.replace(
@@ -378,14 +385,15 @@ def _read_override(path: Path) -> list[PriceQuote]:
     try:
         text = path.read_text(encoding="utf-8-sig")
     except OSError as err:
-        raise UsageError(f"price file {str(path)!r} cannot be read ({err.strerror or err}); give a CSV with "
-                         f"the columns {','.join(COLUMNS)}.") from None
+        raise UsageError(msg("price file {path} cannot be read ({error}); give a CSV with the columns {columns}.",
+                             path=repr(str(path)), error=str(err.strerror or err), columns=",".join(COLUMNS))) from None
     reader = csv.DictReader(io.StringIO(text))
     header = [h.strip().lower() for h in (reader.fieldnames or [])]
     missing = [c for c in REQUIRED_COLUMNS if c not in header]
     if missing:
-        raise UsageError(f"price file {str(path)!r}: missing column(s) {', '.join(missing)}; the header must "
-                         f"name at least {','.join(REQUIRED_COLUMNS)} (all columns: {','.join(COLUMNS)}).")
+        raise UsageError(msg("price file {path}: missing column(s) {missing}; the header must name at least "
+                             "{required} (all columns: {columns}).", path=repr(str(path)), missing=", ".join(missing),
+                             required=",".join(REQUIRED_COLUMNS), columns=",".join(COLUMNS)))
     out = []
     for i, raw in enumerate(reader):
         row = {(k or "").strip().lower(): (v or "").strip() for k, v in raw.items() if k}
@@ -429,8 +437,8 @@ def load_prices(path: str | Path | None = None, *, use_env: bool = True) -> tupl
     env = os.environ.get(PRICES_ENV, "").strip() if use_env else ""
     if env:
         if not Path(env).is_file():
-            raise UsageError(f"${PRICES_ENV}={env!r} is not a file; unset it or point it to a CSV with the "
-                             f"columns {','.join(COLUMNS)}.")
+            raise UsageError(msg("${env}={value} is not a file; unset it or point it to a CSV with the columns "
+                                 "{columns}.", env=PRICES_ENV, value=repr(env), columns=",".join(COLUMNS)))
         paths.append(Path(env))
     if path is not None:
         paths.append(Path(path))
@@ -504,7 +512,7 @@ def price_for(gpu_name: str, kind: PriceKind | str = "new", currency: str = "USD
     try:
         kind = PriceKind(kind)
     except ValueError:
-        raise UsageError(f"price kind {kind!r}; allowed: new, used, cloud.") from None
+        raise UsageError(msg("price kind {kind}; allowed: new, used, cloud.", kind=repr(kind))) from None
     rows = _rows_for(gpu_name, load_prices() if prices is None else prices)
     q = choose(rows, kind)
     return None if q is None else in_currency(q, currency)

@@ -18,6 +18,7 @@ from torch import nn
 from torch._subclasses.fake_tensor import FakeTensorMode
 
 from gpuplan.errors import ModelBuildError
+from gpuplan.i18n import msg
 from gpuplan.workload import techniques
 from gpuplan.workload.spec import Workload
 from gpuplan.workload.zoo import resolve_model
@@ -93,7 +94,8 @@ def _layout(w: Workload) -> ModelLayout:
         except ModelBuildError:
             raise
         except Exception as e:
-            raise ModelBuildError(f"Building {spec.name!r} failed: {type(e).__name__}: {e}") from e
+            raise ModelBuildError(msg("Building {model} failed: {error}", model=repr(spec.name),
+                                      error=f"{type(e).__name__}: {e}")) from e
         if w.lora_rank:
             techniques.apply_lora(model, w.lora_rank, w.lora_targets)
     params = _unique_params(model)
