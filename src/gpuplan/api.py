@@ -218,7 +218,7 @@ def fit(model: str, gpu: str = "RTX 3060 12GB", *, batch: int | str = 1, **optio
     """
     auto = batch == "auto"
     if not auto and (not isinstance(batch, int) or isinstance(batch, bool)):
-        raise UsageError(f"batch must be a positive integer or 'auto' (got {batch!r}).")
+        raise UsageError(msg("batch must be a positive integer or 'auto' (got {value}).", value=repr(batch)))
     enums: dict[str, type[Mode] | type[Precision] | type[OptimizerKind]] = {
         "mode": Mode, "precision": Precision, "optimizer": OptimizerKind}
     for key, enum in enums.items():

@@ -241,8 +241,8 @@ def _resolve_reference(reference: str | None, gpus: Sequence[GPU]) -> str | None
     names = [g.name for g in gpus]
     if name not in names:
         shown = ", ".join(names[:5]) + (", ..." if len(names) > 5 else "")
-        raise UsageError(f"--reference {reference!r} ({name}) is not among the compared GPUs ({shown}); "
-                         "add it to --gpus or pick one of them.")
+        raise UsageError(msg("--reference {ref} ({name}) is not among the compared GPUs ({shown}); add it to --gpus "
+                             "or pick one of them.", ref=repr(reference), name=name, shown=shown))
     return name
 
 
@@ -294,14 +294,14 @@ def compare_gpus(workload: Workload, gpus: Sequence[GPU], *, batch: int | None =
     from gpuplan.api import _TraceCache, fit_many
 
     if not gpus:
-        raise UsageError("no GPUs to compare; give --gpus 'a,b,c' or --gpus all.")
+        raise UsageError(msg("no GPUs to compare; give --gpus 'a,b,c' or --gpus all."))
     for flag, v in (("--batch", batch), ("--max-batch", max_batch), ("--dataset-size", dataset_size)):
         if v is not None and v <= 0:
-            raise UsageError(f"{flag} {v}: must be a positive integer.")
+            raise UsageError(msg("{flag} {value}: must be a positive integer.", flag=flag, value=v))
     try:
         kind = PriceKind(price_kind)
     except ValueError:
-        raise UsageError(f"--price-kind {price_kind!r}; allowed: new, used, cloud.") from None
+        raise UsageError(msg("--price-kind {kind}; allowed: new, used, cloud.", kind=repr(price_kind))) from None
     sort_key = SortKey(sort)
     ccy = check_currency(currency, what="--currency")
     ref_name = _resolve_reference(reference, gpus)

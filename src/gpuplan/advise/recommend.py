@@ -309,15 +309,15 @@ def recommend(workload: Workload, *, budget: Money | None = None, scope: Scope |
     from gpuplan.catalog.gpus import load_catalog
 
     if epochs is not None and epochs <= 0:
-        raise UsageError(f"--epochs {epochs}: must be a positive integer.")
+        raise UsageError(msg("{flag} {value}: must be a positive integer.", flag="--epochs", value=epochs))
     if dataset_size is not None and dataset_size <= 0:
-        raise UsageError(f"--dataset-size {dataset_size}: must be a positive integer.")
+        raise UsageError(msg("{flag} {value}: must be a positive integer.", flag="--dataset-size", value=dataset_size))
     if epochs is not None and dataset_size is None:
-        raise UsageError("--epochs needs --dataset-size N (samples per epoch) to say how long the job is.")
+        raise UsageError(msg("--epochs needs --dataset-size N (samples per epoch) to say how long the job is."))
     try:
         scope = Scope(scope)
     except ValueError:
-        raise UsageError(f"scope {scope!r}; allowed: both, buy, rent.") from None
+        raise UsageError(msg("scope {scope}; allowed: both, buy, rent.", scope=repr(scope))) from None
     ccy = check_currency(currency or (budget.currency if budget else "USD"), what="--currency")
     budget_value = budget_date = None
     if budget is not None:

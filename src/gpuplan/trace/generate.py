@@ -134,30 +134,30 @@ def _refuse_non_decoder(spec: ModelSpec) -> None:
     if spec.is_decoder_lm:
         return
     why = {
-        "masked-lm": "an encoder-only masked language model (BERT-style): it predicts masked tokens in place and "
-                     "has no causal LM head or KV cache to decode with",
-        "seq2seq": "an encoder-decoder model (T5/BART): its generate() (encoder pass, then a decoder with self- and "
-                   "cross-attention caches) is not modelled yet",
-        "image-classification": "an image classifier: it does not generate tokens",
-        "seq-classification": "a sequence classifier: it does not generate tokens",
-    }.get(spec.hf_task or "", f"a {spec.family} model, not a decoder language model")
+        "masked-lm": msg("an encoder-only masked language model (BERT-style): it predicts masked tokens in place and "
+                         "has no causal LM head or KV cache to decode with"),
+        "seq2seq": msg("an encoder-decoder model (T5/BART): its generate() (encoder pass, then a decoder with self- "
+                       "and cross-attention caches) is not modelled yet"),
+        "image-classification": msg("an image classifier: it does not generate tokens"),
+        "seq-classification": msg("a sequence classifier: it does not generate tokens"),
+    }.get(spec.hf_task or "", msg("a {family} model, not a decoder language model", family=spec.family))
     raise UsageError(
-        f"--mode generate needs a decoder language model; {spec.name!r} is {why}.",
-        hint="Use --mode infer for one forward pass, or a causal LM (gpt2, meta-llama/Meta-Llama-3-8B, "
-             "mistralai/Mistral-7B-v0.1, Qwen/Qwen2.5-0.5B, or --hf-config with a *ForCausalLM config).")
+        msg("--mode generate needs a decoder language model; {model} is {why}.", model=repr(spec.name), why=why),
+        hint=msg("Use --mode infer for one forward pass, or a causal LM (gpt2, meta-llama/Meta-Llama-3-8B, "
+                 "mistralai/Mistral-7B-v0.1, Qwen/Qwen2.5-0.5B, or --hf-config with a *ForCausalLM config)."))
 
 
 def generate_lengths(w: Workload) -> tuple[int, int]:
     """(prompt tokens, new tokens) of a generate workload; ``--seq-len`` stands for the prompt length."""
     if w.prompt_len is not None and w.seq_len is not None and w.prompt_len != w.seq_len:
-        raise UsageError(f"--seq-len {w.seq_len} and --prompt-len {w.prompt_len} disagree: with --mode generate "
-                         "give the prompt length once (--prompt-len).")
+        raise UsageError(msg("--seq-len {seq} and --prompt-len {prompt} disagree: with --mode generate give the "
+                             "prompt length once (--prompt-len).", seq=w.seq_len, prompt=w.prompt_len))
     prompt = w.prompt_len if w.prompt_len is not None else (w.seq_len or DEFAULT_PROMPT_LEN)
     new = w.new_tokens if w.new_tokens is not None else DEFAULT_NEW_TOKENS
     if prompt <= 0:
-        raise UsageError(f"--prompt-len {prompt}: must be a positive integer.")
+        raise UsageError(msg("{flag} {value}: must be a positive integer.", flag="--prompt-len", value=prompt))
     if new <= 0:
-        raise UsageError(f"--new-tokens {new}: must be a positive integer.")
+        raise UsageError(msg("{flag} {value}: must be a positive integer.", flag="--new-tokens", value=new))
     return prompt, new
 
 
@@ -363,10 +363,10 @@ def trace_generate(w: Workload, profile: KernelProfile | None = None, *, every_s
     if w.mode is not Mode.GENERATE:
         raise UsageError("trace_generate needs a workload with mode generate.")
     if w.batch <= 0:
-        raise UsageError(f"--batch must be a positive integer (got {w.batch}).")
+        raise UsageError(msg("{flag} {value}: must be a positive integer.", flag="--batch", value=w.batch))
     if w.inputs:
-        raise UsageError("--input does not apply to --mode generate: the inputs are the prompt's token ids "
-                         "(--prompt-len).")
+        raise UsageError(msg("--input does not apply to --mode generate: the inputs are the prompt's token ids "
+                             "(--prompt-len)."))
     prompt, new = generate_lengths(w)
     t0 = time.perf_counter()
     spec = resolve_model(w)
@@ -421,8 +421,9 @@ def trace_generate(w: Workload, profile: KernelProfile | None = None, *, every_s
     elif steps >= 3:
         last = traced["last"]
         if not len(pre.slots_after) == len(first.slots_after) == len(last.slots_before) == len(last.slots_after):
-            raise TraceError(f"The KV cache of {spec.name!r} changes its layout between decode steps; gpuplan cannot "
-                             "replay its growth.", hint="Report the model; --new-tokens 3 or fewer traces every step.")
+            raise TraceError(msg("The KV cache of {model} changes its layout between decode steps; gpuplan cannot "
+                                 "replay its growth.", model=repr(spec.name)),
+                             hint=msg("Report the model; --new-tokens 3 or fewer traces every step."))
         current = _replay_growth(stream, rec, pre, first, last, steps, op_shift["first"])
         middle = len(_middle_steps(1, steps))
         # the last step frees the pre-filled state: in the stream that is the previous step's state
@@ -574,12 +575,12 @@ def _run_loop(model: nn.Module, spec: ModelSpec, w: Workload, rec: Recorder, ker
         except (UsageError, ModelBuildError, TraceError):
             raise
         except Exception as e:
-            where = rec.module or "the model's top level"
+            where = repr(rec.module) if rec.module else msg("the model's top level")
             raise TraceError(
-                f"Tracing generate of {spec.name!r} failed in module {where!r}: "
-                f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}",
-                hint="gpuplan traces with fake tensors: data-dependent Python control flow and custom ops without a "
-                "fake kernel cannot be traced.") from e
+                msg("Tracing generate of {model} failed in module {where}: {error}", model=repr(spec.name),
+                    where=where, error=f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"),
+                hint=msg("gpuplan traces with fake tensors: data-dependent Python control flow and custom ops without "
+                         "a fake kernel cannot be traced.")) from e
     return traced, gemv, prefilled_ok
 
 

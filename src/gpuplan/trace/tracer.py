@@ -83,7 +83,7 @@ def _make_optimizer(kind: OptimizerKind, params: list[nn.Parameter], foreach: bo
         return Adafactor(params)
     if kind is OptimizerKind.ADAM8BIT:
         return Adam8bit(params)
-    raise UsageError(f"Unknown optimizer {kind!r}.")
+    raise UsageError(msg("Unknown optimizer {name}.", name=repr(kind)))
 
 
 class _Hooks:

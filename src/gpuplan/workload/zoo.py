@@ -116,9 +116,9 @@ def _torchvision_spec(name: str, kwargs: dict[str, Any]) -> ModelSpec:
     if name.startswith(("raft", "fcn", "deeplab", "lraspp", "fasterrcnn", "maskrcnn", "retinanet", "ssd",
                         "fcos", "keypointrcnn", "r3d", "mc3", "r2plus1d", "s3d", "mvit", "swin3d")):
         raise ModelBuildError(
-            f"torchvision model {name!r} is a detection/segmentation/video model whose default inputs and "
-            "loss gpuplan does not know.",
-            hint="Wrap it in your own factory (file.py:factory) and give --input and --loss mean.",
+            msg("torchvision model {name} is a detection/segmentation/video model whose default inputs and loss "
+                "gpuplan does not know.", name=repr(name)),
+            hint=msg("Wrap it in your own factory (file.py:factory) and give --input and --loss mean."),
         )
     classes = int(kwargs.get("num_classes", 1000))
 
@@ -133,7 +133,7 @@ def _timm_spec(name: str, kwargs: dict[str, Any]) -> ModelSpec:
     try:
         import timm
     except ImportError as e:  # pragma: no cover - timm is a dependency
-        raise ModelBuildError("timm is not installed.", hint="pip install timm") from e
+        raise ModelBuildError(msg("{package} is not installed.", package="timm"), hint="pip install timm") from e
     if not timm.is_model(name):
         close = difflib.get_close_matches(name, timm.list_models(), n=5, cutoff=0.6)
         raise ModelBuildError(msg("Unknown timm model {name}.", name=repr(name)),
@@ -159,7 +159,8 @@ def _hf_spec(path: Path, w: Workload, label: str) -> ModelSpec:
     try:
         import transformers
     except ImportError as e:  # pragma: no cover
-        raise ModelBuildError("transformers is not installed.", hint="pip install transformers") from e
+        raise ModelBuildError(msg("{package} is not installed.", package="transformers"),
+                              hint="pip install transformers") from e
     model_type = raw.get("model_type")
     archs = raw.get("architectures") or []
     if not model_type:
