@@ -33,7 +33,6 @@ from gpuplan.render.jsonout import to_jsonable
 from gpuplan.render.progress import NullProgress, ProgressSink
 from gpuplan.report.data import Availability, BatchSweep, Comparison, PricePoint, ReportData, SweepPoint
 from gpuplan.trace import KernelProfile, Trace, trace_workload
-from gpuplan.trace.records import OpClass
 from gpuplan.workload.spec import Mode, Workload
 
 DETAIL_GPUS = 3  # GPUs that get the per-GPU charts (memory vs batch, timeline, op classes)
@@ -49,13 +48,8 @@ def _rank(p: KernelProfile) -> tuple[int, str, bool]:
 
 
 def profile_independent(trace: Trace) -> bool:
-    """True when the traced step never called scaled-dot-product attention, so every kernel profile gives it.
-
-    Under the most capable profile, an SDPA call shows up either as a fused ATTENTION op or, when the
-    fused kernels could not take it, as the tracer's "traced as the math backend" note.
-    """
-    return not any(op.op_class is OpClass.ATTENTION for op in trace.ops) and not any(
-        "attention" in u for u in trace.uncovered)
+    """True when the traced step ran no attention kernel, so every kernel profile gives the same trace."""
+    return not trace.depends_on_attention_backend
 
 
 class SharedTraces:
