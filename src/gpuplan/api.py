@@ -147,6 +147,26 @@ def _time_for(trace: Trace, gpu: GPU, precision: Precision) -> Any:
     return predict_time(trace, gpu, precision)
 
 
+def fit_result(trace: Trace, gpu: GPU, workload: Workload, memory: MemoryResult, *, batch: int | None = None,
+               max_batch: int | None = None, with_time: bool = True) -> FitResult:
+    """The record of one (workload, GPU) answer, from its trace and memory prediction (the one place a
+    FitResult is assembled: fit_many, the report and the web page all return this)."""
+    profile = kernel_profile_for(gpu)
+    return FitResult(
+        gpu=_summary(gpu), model=workload.model, mode=workload.mode.value, precision=workload.precision.value,
+        optimizer=workload.optimizer.value if workload.mode is Mode.TRAIN else None,
+        batch=workload.batch if batch is None else batch, grad_accum=workload.grad_accum, fits=memory.fits,
+        memory=memory, max_batch_size=max_batch,
+        time=_time_for(trace, gpu, workload.precision) if with_time else None,
+        param_count=trace.param_count, trainable_param_count=trace.trainable_param_count,
+        kernel_profile=dataclasses.asdict(profile),
+        warnings=precision_warnings(gpu, workload.precision, workload.mode) + list(trace.warnings),
+        trace_seconds=trace.trace_seconds,
+        prompt_len=getattr(trace, "prompt_len", None),
+        new_tokens=getattr(trace, "new_tokens", None),
+    )
+
+
 def fit_many(workload: Workload, gpus: list[GPU], *, auto_batch: bool = False, context_bytes: int | None = None,
              with_time: bool = True, progress: Callable[[str], None] | None = None,
              trace_cache: TraceCache | None = None) -> list[FitResult]:
@@ -195,18 +215,7 @@ def fit_many(workload: Workload, gpus: list[GPU], *, auto_batch: bool = False, c
         if mkey not in memory_memo:
             memory_memo[mkey] = predict_memory(trace, gpu, context_bytes=context_bytes)
         mem = memory_memo[mkey]
-        timing = _time_for(trace, gpu, workload.precision) if with_time else None
-        results.append(FitResult(
-            gpu=_summary(gpu), model=workload.model, mode=workload.mode.value, precision=workload.precision.value,
-            optimizer=workload.optimizer.value if workload.mode is Mode.TRAIN else None, batch=batch,
-            grad_accum=workload.grad_accum, fits=mem.fits, memory=mem, max_batch_size=max_batch, time=timing,
-            param_count=trace.param_count, trainable_param_count=trace.trainable_param_count,
-            kernel_profile=dataclasses.asdict(profile),
-            warnings=precision_warnings(gpu, workload.precision, workload.mode) + list(trace.warnings),
-            trace_seconds=trace.trace_seconds,
-            prompt_len=getattr(trace, "prompt_len", None),
-            new_tokens=getattr(trace, "new_tokens", None),
-        ))
+        results.append(fit_result(trace, gpu, workload, mem, batch=batch, max_batch=max_batch, with_time=with_time))
     return results
 
 

@@ -15,7 +15,6 @@ largest batch with real traces.
 
 from __future__ import annotations
 
-import dataclasses
 import math
 import time
 from collections.abc import Callable, Iterable
@@ -23,7 +22,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from gpuplan import __version__
-from gpuplan.api import FitResult, GPUSummary, fit_many, kernel_profile_for, precision_warnings
+from gpuplan.api import FitResult, fit_many, kernel_profile_for
 from gpuplan.catalog import GPU
 from gpuplan.i18n import msg, tr
 from gpuplan.memory.batch import MAX_BATCH, BatchFitSearch, BatchScaler
@@ -97,20 +96,10 @@ class SharedTraces:
 def fit_from_trace(trace: Trace, gpu: GPU, workload: Workload, *, context_bytes: int | None = None,
                    memory: MemoryResult | None = None) -> FitResult:
     """The FitResult :func:`gpuplan.api.fit_many` gives for a fixed batch, from an existing trace."""
-    from gpuplan.api import _time_for
+    from gpuplan.api import fit_result
 
     mem = memory or predict_memory(trace, gpu, context_bytes=context_bytes)
-    profile = kernel_profile_for(gpu)
-    return FitResult(
-        gpu=GPUSummary(gpu.name, gpu.vendor, gpu.architecture, gpu.compute_capability, gpu.memory_bytes),
-        model=workload.model, mode=workload.mode.value, precision=workload.precision.value,
-        optimizer=workload.optimizer.value if workload.mode is Mode.TRAIN else None, batch=workload.batch,
-        grad_accum=workload.grad_accum, fits=mem.fits, memory=mem, max_batch_size=None,
-        time=_time_for(trace, gpu, workload.precision), param_count=trace.param_count,
-        trainable_param_count=trace.trainable_param_count, kernel_profile=dataclasses.asdict(profile),
-        warnings=precision_warnings(gpu, workload.precision, workload.mode) + list(trace.warnings),
-        trace_seconds=trace.trace_seconds,
-    )
+    return fit_result(trace, gpu, workload, mem)
 
 
 def sweep_batches(current: int, max_batch: int | None, n: int = SWEEP_POINTS) -> list[int]:
