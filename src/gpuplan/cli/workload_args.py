@@ -38,7 +38,8 @@ def add_workload_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--grad-accum", type=int, default=1, metavar="N", help=tr("gradient accumulation steps"))
     p.add_argument("--checkpointing", action="store_true", help=tr("activation checkpointing per block"))
     p.add_argument("--freeze", action="append", default=[], metavar="GLOB", help=tr("freeze parameters of matching "
-                   "modules (repeatable)"))
+                   "modules: a module-name prefix such as layer1 or bert.embeddings, or a glob like *norm* "
+                   "(repeatable)"))
     p.add_argument("--lora-rank", type=int, metavar="R", help=tr("LoRA adapters of rank R (base weights frozen)"))
     p.add_argument("--lora-targets", action="append", default=[], metavar="GLOB", help=tr("modules that get LoRA "
                    "(default: every Linear except output heads)"))
