@@ -21,6 +21,7 @@ from gpuplan.i18n import tr
 COMMAND_MODULES = [
     "gpus",
     "gpu",
+    "models",
     "fit",
     "compare",
     "advise",
