@@ -9,7 +9,7 @@ from rich.table import Table
 from gpuplan.advise.pipeline import PipelineCheck
 from gpuplan.advise.types import Advice, Change, Note, Plan, Risk
 from gpuplan.i18n import tr
-from gpuplan.render.console import fmt_bytes
+from gpuplan.render.console import fmt_bytes, fmt_seconds
 from gpuplan.render.fit_text import mode_name
 
 
@@ -20,12 +20,6 @@ def note_text(n: Note | str) -> str:
     return tr(n.msgid, **{k: note_text(v) if isinstance(v, Note) else v for k, v in n.args})
 
 
-def _secs(x: float | None) -> str:
-    if x is None:
-        return "N/A"
-    if x < 1:
-        return f"{x * 1e3:.1f} ms"
-    return f"{x:.2f} s"
 
 
 def _change_keys(p: Plan) -> str:
@@ -56,7 +50,7 @@ def print_plans_table(advice: Advice, console: Console) -> None:
         sps = tm.samples_per_second if tm is not None else None
         t.add_row(str(p.rank), escape(_change_keys(p)), _batch(p),
                   f"{fmt_bytes(m.device_total_bytes)} / {fmt_bytes(m.capacity_bytes)}",
-                  _secs(tm.step_seconds if tm is not None else None), "N/A" if sps is None else f"{sps:,.1f}",
+                  fmt_seconds(tm.step_seconds if tm is not None else None), "N/A" if sps is None else f"{sps:,.1f}",
                   risk_word(p.risk))
     console.print(t)
 

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from html import escape
 
 from gpuplan.i18n import tr
+from gpuplan.render.console import fmt_seconds
 
 FONT = "system-ui,-apple-system,'Segoe UI',Roboto,'Noto Sans','Liberation Sans',sans-serif"
 AXIS = "#555"
@@ -159,12 +160,6 @@ def fmt_tick(v: float) -> str:
     return f"{v:.2g}"
 
 
-def fmt_seconds(s: float) -> str:
-    if s < 1e-3:
-        return f"{s * 1e6:.0f} µs"
-    if s < 1:
-        return f"{s * 1e3:.1f} ms"
-    return f"{s:.2f} s"
 
 
 def text_width(text: str, size: float = 11) -> float:

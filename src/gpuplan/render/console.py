@@ -42,3 +42,14 @@ def fmt_num(x: float | None, digits: int = 1, suffix: str = "") -> str:
     if x is None:
         return "N/A"
     return f"{x:,.{digits}f}{suffix}"
+
+
+def fmt_seconds(x: float | None) -> str:
+    """A duration as people read it: µs below a millisecond, ms below a second, else s; N/A when unknown."""
+    if x is None:
+        return "N/A"
+    if x < 1e-3:
+        return f"{x * 1e6:.0f} µs"
+    if x < 1:
+        return f"{x * 1e3:.1f} ms"
+    return f"{x:.2f} s"

@@ -8,7 +8,7 @@ from rich.table import Table
 
 from gpuplan.api import FitResult
 from gpuplan.i18n import tr
-from gpuplan.render.console import fmt_bytes
+from gpuplan.render.console import fmt_bytes, fmt_seconds
 
 _ORDER = ["parameters", "buffers", "gradients", "optimizer_state", "activations", "temporaries", "inputs",
           "kv_cache", "workspaces", "allocator_overhead", "cuda_context"]
@@ -42,14 +42,6 @@ def units_note() -> str:
               "GB/s is decimal (10^9 bytes/s)")
 
 
-def _secs(x: float | None) -> str:
-    if x is None:
-        return "N/A"
-    if x < 1e-3:
-        return f"{x * 1e6:.0f} µs"
-    if x < 1:
-        return f"{x * 1e3:.1f} ms"
-    return f"{x:.2f} s"
 
 
 def _top_module(path: str, depth: int = 2) -> str:
@@ -119,18 +111,18 @@ def print_fit(r: FitResult, console: Console, *, dataset_size: int | None = None
             speed = (tr("{x} tokens/s", x=f"{tm.tokens_per_second:,.1f}") if tm.tokens_per_second
                      else tr("no decode step"))
             console.print("  " + tr("generate: prefill {prefill} (time to first token) · {decode} per decode step · "
-                                    "{speed} · whole call {total} · {bound}", prefill=_secs(tm.prefill_seconds),
-                                    decode=_secs(tm.decode_seconds_per_token), speed=speed,
-                                    total=_secs(tm.step_seconds), bound=bound_name(tm.bound)))
+                                    "{speed} · whole call {total} · {bound}", prefill=fmt_seconds(tm.prefill_seconds),
+                                    decode=fmt_seconds(tm.decode_seconds_per_token), speed=speed,
+                                    total=fmt_seconds(tm.step_seconds), bound=bound_name(tm.bound)))
         else:
             console.print("  " + tr("time per step {step} (forward {fwd}, backward {bwd}, optimizer {opt}) · "
-                                    "{sps} samples/s · {bound}", step=_secs(tm.step_seconds),
-                                    fwd=_secs(tm.forward_seconds), bwd=_secs(tm.backward_seconds),
-                                    opt=_secs(tm.optimizer_seconds), sps=f"{tm.samples_per_second:,.1f}",
+                                    "{sps} samples/s · {bound}", step=fmt_seconds(tm.step_seconds),
+                                    fwd=fmt_seconds(tm.forward_seconds), bwd=fmt_seconds(tm.backward_seconds),
+                                    opt=fmt_seconds(tm.optimizer_seconds), sps=f"{tm.samples_per_second:,.1f}",
                                     bound=bound_name(tm.bound)))
             if dataset_size:
                 ep = tm.epoch_seconds(dataset_size)
-                console.print("  " + tr("epoch of {n} samples: {t}", n=f"{dataset_size:,}", t=_secs(ep)))
+                console.print("  " + tr("epoch of {n} samples: {t}", n=f"{dataset_size:,}", t=fmt_seconds(ep)))
         for note in tm.notes:
             console.print("  [dim]" + tr("note: {x}", x=tr(note)) + "[/]")
     for w in r.warnings:
@@ -157,7 +149,7 @@ def print_fit_table(results: list[FitResult], console: Console) -> None:
         tm = r.time
         row = [r.gpu.name, fmt_bytes(r.gpu.memory_bytes), fits, str(r.batch),
                "" if r.max_batch_size is None else str(r.max_batch_size), fmt_bytes(m.device_total_bytes),
-               fmt_bytes(m.headroom_bytes), _secs(tm.step_seconds) if tm else "N/A",
+               fmt_bytes(m.headroom_bytes), fmt_seconds(tm.step_seconds) if tm else "N/A",
                f"{tm.samples_per_second:,.1f}" if tm and tm.samples_per_second else "N/A"]
         if generate:
             tps = getattr(tm, "tokens_per_second", None)

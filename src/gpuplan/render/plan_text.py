@@ -8,7 +8,7 @@ from rich.table import Table
 
 from gpuplan.i18n import msg, tr
 from gpuplan.plan.strategies import Plan, StrategyPlan
-from gpuplan.render.console import fmt_bytes
+from gpuplan.render.console import fmt_bytes, fmt_seconds
 
 _STATE_NAMES = {
     "parameters": msg("parameters"), "gradients": msg("gradients"), "optimizer_state": msg("optimizer state"),
@@ -18,14 +18,6 @@ _STATE_NAMES = {
 }
 
 
-def _secs(x: float | None) -> str:
-    if x is None:
-        return "N/A"
-    if x < 1e-3:
-        return f"{x * 1e6:.0f} µs"
-    if x < 1:
-        return f"{x * 1e3:.1f} ms"
-    return f"{x:.2f} s"
 
 
 def _fits(p: StrategyPlan) -> str:
@@ -62,8 +54,8 @@ def print_plan(p: Plan, console: Console) -> None:
         t.add_row(s.strategy + mark, f"{s.micro_batch}×{s.grad_accum}×{s.dp_size}={s.global_batch}",
                   fmt_bytes(s.per_gpu_memory_bytes), _fits(s),
                   fmt_bytes(s.host_memory_bytes_per_node) if s.host_memory_bytes_per_node else "-",
-                  _secs(s.step_seconds), f"{s.samples_per_second:,.1f}" if s.samples_per_second else "N/A",
-                  _secs(s.exposed_comm_seconds), f"{100 * s.scaling_efficiency:.0f}%" if s.scaling_efficiency else "N/A")
+                  fmt_seconds(s.step_seconds), f"{s.samples_per_second:,.1f}" if s.samples_per_second else "N/A",
+                  fmt_seconds(s.exposed_comm_seconds), f"{100 * s.scaling_efficiency:.0f}%" if s.scaling_efficiency else "N/A")
     console.print(t)
     if p.recommended:
         console.print(tr("[bold]recommended:[/] {s} (the fastest that fits; * in the table)", s=p.recommended))
@@ -93,19 +85,19 @@ def _details(s: StrategyPlan, console: Console) -> None:
                                        gpu=fmt_bytes(s.host_memory_bytes_per_gpu),
                                        node=fmt_bytes(s.host_memory_bytes_per_node))))
     if s.step_seconds is not None:
-        parts = tr("compute {c} + exposed communication {e} + GPU optimizer {o}", c=_secs(s.compute_seconds),
-                   e=_secs(s.exposed_comm_seconds), o=_secs(s.optimizer_seconds))
+        parts = tr("compute {c} + exposed communication {e} + GPU optimizer {o}", c=fmt_seconds(s.compute_seconds),
+                   e=fmt_seconds(s.exposed_comm_seconds), o=fmt_seconds(s.optimizer_seconds))
         if s.cpu_optimizer_seconds is not None:
-            parts += tr(" + CPU optimizer {x}", x=_secs(s.cpu_optimizer_seconds))
-        console.print("  " + escape(tr("step {step} = {parts}; one GPU: {single}", step=_secs(s.step_seconds),
-                                       parts=parts, single=_secs(s.single_gpu_step_seconds))))
+            parts += tr(" + CPU optimizer {x}", x=fmt_seconds(s.cpu_optimizer_seconds))
+        console.print("  " + escape(tr("step {step} = {parts}; one GPU: {single}", step=fmt_seconds(s.step_seconds),
+                                       parts=parts, single=fmt_seconds(s.single_gpu_step_seconds))))
     for c in s.comm:
         per = {"step": tr("per step"), "micro-step": tr("per micro-step")}.get(c.per, f"per {c.per}")
         console.print("  " + escape(tr("{op} of {what}: {size} tensor, {sent} sent per GPU {per} over {link}: "
                                        "{sec}, overlap {overlap}", op=c.op.value.replace("_", "-"), what=tr(c.what),
                                        size=fmt_bytes(c.tensor_bytes), sent=fmt_bytes(c.bytes_sent_per_gpu),
-                                       per=per, link=tr(c.link), sec=_secs(c.seconds), overlap=tr(c.overlap)))
-                      + ("" if c.exposed_seconds is None else escape(tr("; exposed {x}", x=_secs(c.exposed_seconds)))))
+                                       per=per, link=tr(c.link), sec=fmt_seconds(c.seconds), overlap=tr(c.overlap)))
+                      + ("" if c.exposed_seconds is None else escape(tr("; exposed {x}", x=fmt_seconds(c.exposed_seconds)))))
     console.print("  " + escape(tr("files: {names} (write them with -o DIR)", names=", ".join(s.files))))
     for w in s.warnings:
         console.print("  " + tr("{label} {text}", label=f"[yellow]{escape(tr('warning:'))}[/]", text=escape(tr(w))))
