@@ -19,12 +19,11 @@ from gpuplan.i18n import current_language, msg, tr
 from gpuplan.memory.batch import MAX_BATCH
 from gpuplan.render import charts
 from gpuplan.render.advise_text import risk_word
-from gpuplan.render.console import fmt_bytes
+from gpuplan.render.console import fmt_bytes, fmt_seconds
 from gpuplan.render.jsonout import to_jsonable
 from gpuplan.report.data import Availability, BatchSweep, Comparison, ReportData
 from gpuplan.report.text import (
     BREAKDOWN_ORDER,
-    fmt_secs,
     gib_note,
     largest_batch_cell,
     sweep_caption,
@@ -106,7 +105,7 @@ def summary_table(data: ReportData) -> str:
             escape(r.gpu.name), escape(fmt_bytes(r.gpu.memory_bytes)), _badge(r.fits), str(r.batch),
             escape(largest_batch_cell(data, r)),
             escape(fmt_bytes(m.device_total_bytes)),
-            escape(fmt_bytes(m.headroom_bytes)), escape(fmt_secs(t.step_seconds if t else None)),
+            escape(fmt_bytes(m.headroom_bytes)), escape(fmt_seconds(t.step_seconds if t else None)),
             "N/A" if not t or not t.samples_per_second else f"{t.samples_per_second:,.1f}",
             escape(charts.bound_label(t.bound)) if t and t.bound else "N/A",
         ])
@@ -169,8 +168,8 @@ def _time_line(r: FitResult) -> str:
         return f'<p>{escape(tr("time: N/A ({reason})", reason=tr(t.na_reason or "")))}</p>'
     return "<p>" + escape(tr(
         "time per step {step} (forward {fwd}, backward {bwd}, optimizer {opt}) · {sps} samples/s · {bound}",
-        step=fmt_secs(t.step_seconds), fwd=fmt_secs(t.forward_seconds), bwd=fmt_secs(t.backward_seconds),
-        opt=fmt_secs(t.optimizer_seconds), sps=f"{t.samples_per_second:,.1f}", bound=charts.bound_phrase(t.bound))) + "</p>"
+        step=fmt_seconds(t.step_seconds), fwd=fmt_seconds(t.forward_seconds), bwd=fmt_seconds(t.backward_seconds),
+        opt=fmt_seconds(t.optimizer_seconds), sps=f"{t.samples_per_second:,.1f}", bound=charts.bound_phrase(t.bound))) + "</p>"
 
 
 def _breakdown_table(r: FitResult) -> str:
@@ -339,7 +338,7 @@ def render_advice(advice: Any) -> str:
             sps = t.samples_per_second if t is not None else None
             rows.append([str(p.rank), plan_keys(p), plan_batch(p),
                          f"{fmt_bytes(p.memory.device_total_bytes)} / {fmt_bytes(p.memory.capacity_bytes)}",
-                         fmt_secs(t.step_seconds if t is not None else None),
+                         fmt_seconds(t.step_seconds if t is not None else None),
                          "N/A" if sps is None else f"{sps:,.1f}", risk_word(p.risk)])
         out.append("<p>" + escape(tr("Plans that fit, fastest first (each one traced and re-predicted):")) + "</p>")
         out.append(_table([tr("#"), tr("changes"), tr("batch"), tr("memory / usable"), tr("step"), tr("samples/s"),

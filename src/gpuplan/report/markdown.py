@@ -11,12 +11,11 @@ from typing import Any
 from gpuplan.i18n import tr
 from gpuplan.render.advise_text import risk_word
 from gpuplan.render.charts import bound_phrase, category_label, op_class_label
-from gpuplan.render.console import fmt_bytes
+from gpuplan.render.console import fmt_bytes, fmt_seconds
 from gpuplan.report.data import Availability, Comparison, ReportData
 from gpuplan.report.html import merged_assumptions, plan_batch, plan_keys
 from gpuplan.report.text import (
     BREAKDOWN_ORDER,
-    fmt_secs,
     gib_note,
     largest_batch_cell,
     verdict_word,
@@ -65,7 +64,7 @@ def _advice_lines(advice: Any) -> list[str]:
             sps = t.samples_per_second if t is not None else None
             rows.append([str(p.rank), plan_keys(p), plan_batch(p),
                          f"{fmt_bytes(p.memory.device_total_bytes)} / {fmt_bytes(p.memory.capacity_bytes)}",
-                         fmt_secs(t.step_seconds if t is not None else None), _num(sps, 1), risk_word(p.risk)])
+                         fmt_seconds(t.step_seconds if t is not None else None), _num(sps, 1), risk_word(p.risk)])
         lines += _table([tr("#"), tr("changes"), tr("batch"), tr("memory / usable"), tr("step"), tr("samples/s"),
                          tr("risk")], rows, right={0, 2, 3, 4, 5})
         changes = advice.plans[0].changes
@@ -97,7 +96,7 @@ def render_markdown(data: ReportData) -> str:
         t = r.time
         rows.append([r.gpu.name, fmt_bytes(r.gpu.memory_bytes), verdict_word(r.fits), str(r.batch),
                      largest_batch_cell(data, r), fmt_bytes(r.memory.device_total_bytes),
-                     fmt_bytes(r.memory.headroom_bytes), fmt_secs(t.step_seconds if t else None),
+                     fmt_bytes(r.memory.headroom_bytes), fmt_seconds(t.step_seconds if t else None),
                      f"{t.samples_per_second:,.1f}" if t and t.samples_per_second else "N/A"])
     lines += _table([tr("GPU"), tr("memory"), tr("verdict"), tr("batch"), tr("largest batch"), tr("device total"),
                      tr("headroom"), tr("step time"), tr("samples/s")], rows, right={1, 3, 4, 5, 6, 7, 8})
@@ -131,13 +130,13 @@ def render_markdown(data: ReportData) -> str:
         if t is not None and t.step_seconds:
             lines += ["", f"### {tr('Time per op class')}", ""]
             lines.append(tr("time per step {step} (forward {fwd}, backward {bwd}, optimizer {opt}) · {sps} samples/s · "
-                            "{bound}", step=fmt_secs(t.step_seconds), fwd=fmt_secs(t.forward_seconds),
-                            bwd=fmt_secs(t.backward_seconds), opt=fmt_secs(t.optimizer_seconds),
+                            "{bound}", step=fmt_seconds(t.step_seconds), fwd=fmt_seconds(t.forward_seconds),
+                            bwd=fmt_seconds(t.backward_seconds), opt=fmt_seconds(t.optimizer_seconds),
                             sps=f"{t.samples_per_second:,.1f}", bound=bound_phrase(t.bound)))
             lines.append("")
             tot = sum(t.seconds_by_class.values()) or 1.0
             lines += _table([tr("op class"), tr("time"), tr("share")],
-                            [[op_class_label(k), fmt_secs(v), f"{100 * v / tot:.0f}%"]
+                            [[op_class_label(k), fmt_seconds(v), f"{100 * v / tot:.0f}%"]
                              for k, v in sorted(t.seconds_by_class.items(), key=lambda kv: -kv[1]) if v > 0])
         if r.warnings:
             lines += ["", f"### {tr('Warnings')}", ""] + [f"- {tr(w)}" for w in r.warnings]

@@ -20,14 +20,6 @@ def workload_title(r: FitResult) -> str:
     return " · ".join(parts)
 
 
-def fmt_secs(x: float | None) -> str:
-    if x is None:
-        return "N/A"
-    if x < 1e-3:
-        return f"{x * 1e6:.0f} µs"
-    if x < 1:
-        return f"{x * 1e3:.1f} ms"
-    return f"{x:.2f} s"
 
 
 def gib_note() -> str:
