@@ -8,7 +8,6 @@
 from __future__ import annotations
 
 import argparse
-import sys
 
 from gpuplan.advise.compare import SortKey
 from gpuplan.catalog.prices import PRICES_ENV, PriceKind
@@ -59,23 +58,14 @@ def run(args: argparse.Namespace) -> int:
     prices = load_prices(args.prices)
     context = int(args.context_mib * 2**20) if args.context_mib is not None else None
     sort = args.sort or (SortKey.SPEED if spec.lower() == "all" else SortKey.INPUT)
-    progress = None
-    if sys.stderr.isatty() and not args.json:
-        from rich.console import Console
+    from gpuplan.render.progress import progress
 
-        status = Console(stderr=True).status(tr("tracing…"))
-        status.start()
-
-        def progress(name: str) -> None:
-            status.update(tr("predicting for {gpu}…", gpu=name))
-    try:
+    with progress(tr("tracing {model}", model=w.model), total=len(gpus), json_output=args.json) as bar:
         res = compare_gpus(w, gpus, batch=None if auto else w.batch, max_batch=args.max_batch,
                            reference=args.reference, dataset_size=args.dataset_size, price_kind=args.price_kind,
                            currency=args.currency, prices=prices, context_bytes=context, sort=sort,
-                           progress=progress)
-    finally:
-        if progress is not None:
-            status.stop()
+                           progress=bar.callback)
+
     if args.json:
         print(dumps(res.rows))
         return 0

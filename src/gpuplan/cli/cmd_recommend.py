@@ -11,7 +11,6 @@ each with the largest batch it can use. Prices are dated and sourced; stale ones
 from __future__ import annotations
 
 import argparse
-import sys
 
 from gpuplan.catalog.prices import PRICES_ENV
 from gpuplan.cli.main import add_common_options
@@ -63,22 +62,13 @@ def run(args: argparse.Namespace) -> int:
     gpus = resolve_gpus(args.gpus) if args.gpus else None
     scope = Scope.RENT if args.rent else Scope.BUY if args.buy else Scope.BOTH
     context = int(args.context_mib * 2**20) if args.context_mib is not None else None
-    progress = None
-    if sys.stderr.isatty() and not args.json:
-        from rich.console import Console
+    from gpuplan.render.progress import progress
 
-        status = Console(stderr=True).status(tr("tracing…"))
-        status.start()
-
-        def progress(name: str) -> None:
-            status.update(tr("predicting for {gpu}…", gpu=name))
-    try:
+    with progress(tr("tracing {model}", model=w.model), total=None, json_output=args.json) as bar:
         res = recommend(w, budget=budget, scope=scope, epochs=args.epochs, dataset_size=args.dataset_size,
                         currency=args.currency, prices=prices, gpus=gpus, include_spot=args.spot,
-                        context_bytes=context, progress=progress)
-    finally:
-        if progress is not None:
-            status.stop()
+                        context_bytes=context, progress=bar.callback)
+
     if args.json:
         print(dumps(res))
         return 0
