@@ -44,7 +44,7 @@ def test_json_auto_batch_and_list_for_several_gpus(capsys: pytest.CaptureFixture
 def test_text_output_has_verdict_and_breakdown(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = run(capsys, "fit", "lenet5", "--gpu", "gtx 760", "--batch", "64")
     assert code == 0
-    assert "FITS" in out and "cuda context" in out and "optimizer state" in out
+    assert "FITS" in out and "CUDA context" in out and "optimizer state" in out
 
 
 @pytest.mark.parametrize(

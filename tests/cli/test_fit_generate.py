@@ -26,7 +26,7 @@ def test_text_shows_kv_cache_and_tokens_per_second(capsys: pytest.CaptureFixture
     assert code == 0
     assert "gpt2 · generate · fp16 · prompt 32 + 8 new tokens" in out and "FITS" in out
     assert "KV cache at full length (39 tokens × batch 1)" in out
-    assert "kv cache" in out and "tokens/s" in out and "time to first token" in out
+    assert "KV cache" in out and "tokens/s" in out and "time to first token" in out
 
 
 def test_json_contract_extended(capsys: pytest.CaptureFixture[str]) -> None:

@@ -9,31 +9,18 @@ from rich.table import Table
 from gpuplan.api import FitResult
 from gpuplan.i18n import tr
 from gpuplan.render.console import fmt_bytes, fmt_seconds
+from gpuplan.render.labels import bound_phrase, category_label
 
 _ORDER = ["parameters", "buffers", "gradients", "optimizer_state", "activations", "temporaries", "inputs",
           "kv_cache", "workspaces", "allocator_overhead", "cuda_context"]
 
 
-def category_name(key: str) -> str:
-    """A memory category key as the fit text names it, translated."""
-    names = {
-        "parameters": tr("parameters"), "buffers": tr("buffers"), "gradients": tr("gradients"),
-        "optimizer_state": tr("optimizer state"), "activations": tr("activations"),
-        "temporaries": tr("temporaries"), "inputs": tr("inputs"), "kv_cache": tr("kv cache"),
-        "workspaces": tr("workspaces"), "allocator_overhead": tr("allocator overhead"),
-        "cuda_context": tr("cuda context"),
-    }
-    return names.get(key, key.replace("_", " "))
 
 
 def mode_name(mode: str) -> str:
     return {"train": tr("train"), "infer": tr("infer"), "generate": tr("generate")}.get(mode, mode)
 
 
-def bound_name(bound: str | None) -> str:
-    """``compute-bound`` and friends (what limits the step)."""
-    return {"compute": tr("compute-bound"), "memory": tr("memory-bound"),
-            "overhead": tr("overhead-bound")}.get(bound or "", tr("{x}-bound", x=bound))
 
 
 def units_note() -> str:
@@ -90,7 +77,7 @@ def print_fit(r: FitResult, console: Console, *, dataset_size: int | None = None
     for k in _ORDER:
         v = m.breakdown.get(k)
         if v:
-            t.add_row(category_name(k), fmt_bytes(v), f"{100 * v / total:.1f}%")
+            t.add_row(category_label(k), fmt_bytes(v), f"{100 * v / total:.1f}%")
     t.add_row(f"[bold]{tr('device total')}[/]", f"[bold]{fmt_bytes(m.device_total_bytes)}[/]", "100%")
     console.print(t)
     if m.top_modules:
@@ -113,13 +100,13 @@ def print_fit(r: FitResult, console: Console, *, dataset_size: int | None = None
             console.print("  " + tr("generate: prefill {prefill} (time to first token) · {decode} per decode step · "
                                     "{speed} · whole call {total} · {bound}", prefill=fmt_seconds(tm.prefill_seconds),
                                     decode=fmt_seconds(tm.decode_seconds_per_token), speed=speed,
-                                    total=fmt_seconds(tm.step_seconds), bound=bound_name(tm.bound)))
+                                    total=fmt_seconds(tm.step_seconds), bound=bound_phrase(tm.bound)))
         else:
             console.print("  " + tr("time per step {step} (forward {fwd}, backward {bwd}, optimizer {opt}) · "
                                     "{sps} samples/s · {bound}", step=fmt_seconds(tm.step_seconds),
                                     fwd=fmt_seconds(tm.forward_seconds), bwd=fmt_seconds(tm.backward_seconds),
                                     opt=fmt_seconds(tm.optimizer_seconds), sps=f"{tm.samples_per_second:,.1f}",
-                                    bound=bound_name(tm.bound)))
+                                    bound=bound_phrase(tm.bound)))
             if dataset_size:
                 ep = tm.epoch_seconds(dataset_size)
                 console.print("  " + tr("epoch of {n} samples: {t}", n=f"{dataset_size:,}", t=fmt_seconds(ep)))

@@ -21,6 +21,7 @@ from gpuplan.render import charts
 from gpuplan.render.advise_text import risk_word
 from gpuplan.render.console import fmt_bytes, fmt_seconds
 from gpuplan.render.jsonout import to_jsonable
+from gpuplan.render.labels import bound_label, bound_phrase, category_label
 from gpuplan.report.data import Availability, BatchSweep, Comparison, ReportData
 from gpuplan.report.text import (
     BREAKDOWN_ORDER,
@@ -107,7 +108,7 @@ def summary_table(data: ReportData) -> str:
             escape(fmt_bytes(m.device_total_bytes)),
             escape(fmt_bytes(m.headroom_bytes)), escape(fmt_seconds(t.step_seconds if t else None)),
             "N/A" if not t or not t.samples_per_second else f"{t.samples_per_second:,.1f}",
-            escape(charts.bound_label(t.bound)) if t and t.bound else "N/A",
+            escape(bound_label(t.bound)) if t and t.bound else "N/A",
         ])
     head = [tr("GPU"), tr("memory"), tr("verdict"), tr("batch"), tr("largest batch"), tr("device total"),
             tr("headroom"), tr("step time"), tr("samples/s"), tr("bound")]
@@ -169,13 +170,13 @@ def _time_line(r: FitResult) -> str:
     return "<p>" + escape(tr(
         "time per step {step} (forward {fwd}, backward {bwd}, optimizer {opt}) · {sps} samples/s · {bound}",
         step=fmt_seconds(t.step_seconds), fwd=fmt_seconds(t.forward_seconds), bwd=fmt_seconds(t.backward_seconds),
-        opt=fmt_seconds(t.optimizer_seconds), sps=f"{t.samples_per_second:,.1f}", bound=charts.bound_phrase(t.bound))) + "</p>"
+        opt=fmt_seconds(t.optimizer_seconds), sps=f"{t.samples_per_second:,.1f}", bound=bound_phrase(t.bound))) + "</p>"
 
 
 def _breakdown_table(r: FitResult) -> str:
     m = r.memory
     total = max(1, m.device_total_bytes)
-    rows = [[charts.category_label(k), fmt_bytes(m.breakdown[k]), f"{100 * m.breakdown[k] / total:.1f}%"]
+    rows = [[category_label(k), fmt_bytes(m.breakdown[k]), f"{100 * m.breakdown[k] / total:.1f}%"]
             for k in BREAKDOWN_ORDER if m.breakdown.get(k)]
     rows.append([tr("device total"), fmt_bytes(m.device_total_bytes), "100%"])
     return _table([tr("category"), tr("memory"), tr("share")], rows)

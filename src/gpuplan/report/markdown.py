@@ -10,8 +10,8 @@ from typing import Any
 
 from gpuplan.i18n import tr
 from gpuplan.render.advise_text import risk_word
-from gpuplan.render.charts import bound_phrase, category_label, op_class_label
 from gpuplan.render.console import fmt_bytes, fmt_seconds
+from gpuplan.render.labels import bound_phrase, category_label, op_class_label
 from gpuplan.report.data import Availability, Comparison, ReportData
 from gpuplan.report.html import merged_assumptions, plan_batch, plan_keys
 from gpuplan.report.text import (
