@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import json
+from collections.abc import Callable
+from typing import Any
 
 import pytest
 
@@ -13,36 +14,14 @@ GPUS = "gtx 1060 6gb,rtx 3060 12gb,rtx 4090,t4,a100 80gb sxm4,l4,k80"
 
 
 @pytest.fixture(autouse=True)
-def _pinned(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("gpuplan.catalog.prices.current_date", lambda: dt.date(2026, 11, 21))
-    monkeypatch.delenv("GPUPLAN_PRICES", raising=False)
-    monkeypatch.delenv("GPUPLAN_LANG", raising=False)
-
-
-def _fake_fit(gpu, batch: int | None = None):  # type: ignore[no-untyped-def]
-    """Deterministic stand-in for a fit record: largest batch 10 per GiB, 20 samples/s per FP32 TFLOPS."""
-    from gpuplan.api import FitResult, GPUSummary
-    from gpuplan.memory.predict import MemoryResult
-    from gpuplan.timing import TimeResult
-
-    best = int((gpu.memory_gib or 0) * 10)
-    b = batch or max(1, best)
-    sps = (gpu.fp32_tflops or 1.0) * 20 * (b / max(1, best)) ** 0.25
-    mem = MemoryResult(peak_allocated_bytes=1, peak_reserved_bytes=1, device_total_bytes=1,
-                       capacity_bytes=gpu.memory_bytes, headroom_bytes=1, fits=best > 0, breakdown={},
-                       top_modules=[], timeline=[], context_bytes=0, workspace_bytes=0)
-    t = TimeResult(gpu=gpu.name, precision="fp32", batch=b, forward_seconds=None, backward_seconds=None,
-                   optimizer_seconds=None, step_seconds=b / sps, samples_per_second=sps, bound="compute")
-    return FitResult(gpu=GPUSummary(gpu.name, gpu.vendor, gpu.architecture, gpu.compute_capability,
-                                    gpu.memory_bytes), model="fake", mode="train", precision="fp32",
-                     optimizer="adamw", batch=b, grad_accum=1, fits=best > 0, memory=mem, max_batch_size=best,
-                     time=t)
+def _pinned(pinned_prices: None) -> None:
+    """Every test here: pinned price date, no user price file, English (tests/cli/conftest.py)."""
 
 
 @pytest.fixture
-def fake_models(monkeypatch: pytest.MonkeyPatch) -> None:
+def fake_models(monkeypatch: pytest.MonkeyPatch, fake_fit: Callable[..., Any]) -> None:
     """Model numbers that do not move when the memory or timing model is refitted (for golden text)."""
-    monkeypatch.setattr("gpuplan.api.fit_many", lambda w, gpus, **kw: [_fake_fit(g) for g in gpus])
+    monkeypatch.setattr("gpuplan.api.fit_many", lambda w, gpus, **kw: [fake_fit(g) for g in gpus])
 
 
 def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
