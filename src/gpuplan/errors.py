@@ -10,6 +10,8 @@ Messages made with :func:`gpuplan.i18n.msg` stay English in ``.message`` and ``.
 
 from __future__ import annotations
 
+from typing import Any
+
 from gpuplan.i18n import msg, tr
 
 
@@ -25,6 +27,10 @@ class GpuplanError(Exception):
 
     def __str__(self) -> str:
         return tr(self.message) if not self.hint else f"{tr(self.message)}\n{tr(self.hint)}"
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # errors cross process boundaries (trace workers): rebuild without calling a subclass's __init__
+        return (_rebuild_error, (type(self), self.message, dict(self.__dict__)))
 
 
 class UsageError(GpuplanError):
@@ -64,3 +70,10 @@ class TraceError(GpuplanError):
     """The model was built but one step of it could not be traced."""
 
     exit_code = 1
+
+
+def _rebuild_error(cls: type[GpuplanError], message: str, state: dict[str, Any]) -> GpuplanError:
+    err = cls.__new__(cls)
+    Exception.__init__(err, message)
+    err.__dict__.update(state)
+    return err

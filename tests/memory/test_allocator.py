@@ -194,3 +194,37 @@ def test_blocks_are_reused_only_on_their_stream() -> None:
     a.free(1)
     a.malloc(2, 11 * MiB, stream=1)
     assert a.stats.num_segments == 2
+
+
+def _check_invariants(a: CachingAllocator) -> None:
+    """Every reserved byte is in a live block or on a free list, exactly once; free lists are sorted."""
+    live = sum(block.size for block, _ in a._live.values())
+    cached = sum(size for pool in a._pools.values() for size, _, _ in pool)
+    assert live == a.stats.allocated
+    assert live + cached == a.stats.reserved == sum(a._segments.values())
+    for pool in a._pools.values():
+        assert pool == sorted(pool)
+        assert all(a._blocks[bid].free for _, _, bid in pool)
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_random_alloc_free_with_cache_release_keeps_accounting(seed: int) -> None:
+    """Random mixes of small/large requests, frees and OOM retries (which release cached segments in the
+    middle of a malloc) never lose or double-count a block."""
+    import random
+
+    rng = random.Random(seed)
+    a = CachingAllocator(limit=rng.choice([None, 200 << 20, 60 << 20]))
+    live: list[int] = []
+    for h in range(rng.randint(50, 600)):
+        if rng.random() < 0.55 or not live:
+            n = rng.choice([rng.randint(1, 600), rng.randint(1, 2 << 20), rng.randint(1 << 20, 40 << 20)])
+            try:
+                a.malloc(h, n)
+            except OutOfMemory:
+                _check_invariants(a)
+                continue
+            live.append(h)
+        else:
+            a.free(live.pop(rng.randrange(len(live))))
+        _check_invariants(a)

@@ -30,6 +30,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
+from concurrent.futures import Future
 from dataclasses import dataclass, field, replace
 
 from gpuplan.advise.candidates import Technique, Techniques, applicable_techniques, lightest_combos
@@ -56,9 +57,10 @@ from gpuplan.memory.predict import MemoryResult, fits_on, predict_memory
 from gpuplan.timing import TimeResult, predict_time
 from gpuplan.timing.model import with_grad_accumulation
 from gpuplan.trace import KernelProfile, Trace, trace_workload
+from gpuplan.trace.pool import PoolUnavailable, TracePool, result_or_none
 from gpuplan.trace.records import Category
 from gpuplan.workload.spec import Mode, OptimizerKind, Workload
-from gpuplan.workload.zoo import resolve_model
+from gpuplan.workload.zoo import ModelSpec, resolve_model
 
 _CATEGORY_NAMES = {"parameters": msg("parameters"), "buffers": msg("buffers"), "gradients": msg("gradients"),
                    "optimizer_state": msg("optimizer state"), "activations": msg("activations"),
@@ -96,19 +98,50 @@ def split_batch(target: int, max_micro: int) -> tuple[int, int]:
 
 
 class _Traces:
-    """Traces for one kernel profile, cached by workload, with counters (tracing is the cost)."""
+    """Traces for one kernel profile, cached by workload, with counters (tracing is the cost).
 
-    def __init__(self, profile: KernelProfile) -> None:
+    With a :class:`~gpuplan.trace.pool.TracePool` every trace runs in a worker process: ``prefetch``
+    queues the traces a wave of candidates will need, so the workers trace them side by side while this
+    process evaluates what is ready; a call waits for its trace. Without one (or when the pool fails),
+    traces run here. Either way the same traces come back, so the advice does not depend on the pool.
+    """
+
+    def __init__(self, profile: KernelProfile, pool: TracePool | None = None) -> None:
         self.profile = profile
+        self.pool = pool
         self.cache: dict[str, Trace] = {}
+        self.pending: dict[str, Future[Trace]] = {}
         self.count = 0
         self.seconds = 0.0
+
+    def _remote(self) -> bool:
+        return self.pool is not None and not self.pool.broken
+
+    def prefetch(self, workloads: list[Workload]) -> None:
+        """Queue traces that will be asked for soon (a no-op without a pool)."""
+        for w in workloads:
+            key = repr(w)
+            if not self._remote() or key in self.cache or key in self.pending:
+                continue
+            assert self.pool is not None
+            try:
+                self.pending[key] = self.pool.submit(w, self.profile)
+            except PoolUnavailable:
+                return
 
     def __call__(self, w: Workload) -> Trace:
         key = repr(w)
         if key not in self.cache:
             t0 = time.perf_counter()
-            self.cache[key] = trace_workload(w, self.profile)
+            self.prefetch([w])
+            fut = self.pending.pop(key, None)
+            done, trace = (False, None)
+            if fut is not None and self.pool is not None:
+                done, trace = result_or_none(fut, self.pool)  # the workload's own errors are raised here
+            if not done:
+                trace = trace_workload(w, self.profile)
+            assert trace is not None
+            self.cache[key] = trace
             self.count += 1
             self.seconds += time.perf_counter() - t0
         return self.cache[key]
@@ -174,12 +207,14 @@ def _combine(techs: tuple[Technique, ...]) -> tuple[Technique, ...] | None:
 
 
 class _Search:
-    def __init__(self, base: Workload, gpu: GPU, *, target: int | None, context_bytes: int | None) -> None:
+    def __init__(self, base: Workload, gpu: GPU, *, target: int | None, context_bytes: int | None,
+                 pool: TracePool | None = None) -> None:
         self.base = replace(base, grad_accum=1)
         self.gpu = gpu
         self.target = target
         self.context_bytes = context_bytes
-        self.traces = _Traces(kernel_profile_for(gpu))
+        self.pool = pool
+        self.traces = _Traces(kernel_profile_for(gpu), pool)
         self.capacity = usable_capacity(gpu)
         self.context = context_for(gpu).context_bytes if context_bytes is None else context_bytes
         # with a target batch above 1, candidates are traced with accumulation first (most need it); the
@@ -215,6 +250,22 @@ class _Search:
             w = t.apply(w)
         return w
 
+    def _traced_as(self, techs: tuple[Technique, ...]) -> Workload:
+        w0 = self.workload_for(techs)
+        return replace(w0, grad_accum=2) if self.accum_first else w0
+
+    def prefetch(self, combos: list[tuple[Technique, ...]]) -> None:
+        """Queue the two traces each candidate's evaluation starts with (batch 1 and 2, or 2 and 1)."""
+        batches = (1, 2) if self.batch1_affine is not False else (2, 1)
+        ws = []
+        for techs in combos:
+            try:
+                wa = self._traced_as(techs)
+            except GpuplanError:
+                continue
+            ws += [wa.with_batch(b) for b in batches]
+        self.traces.prefetch(ws)
+
     def floor_bytes(self, techs: tuple[Technique, ...]) -> tuple[int, list[str]] | None:
         """Persistent bytes (as traced for the workload as given) that none of ``techs`` can shrink."""
         base = self.outcomes[0].base_trace if self.outcomes else None
@@ -249,6 +300,7 @@ class _Search:
         self.evaluated += 1
         w0 = self.workload_for(techs)
         wa = replace(w0, grad_accum=2) if self.accum_first else w0
+        self.prefetch([techs])
         try:
             if learn:
                 self._learn_batch1(wa)
@@ -496,7 +548,7 @@ def _catalog_options(search: _Search, lightest: _Outcome, currency: str, attenti
         if p == own or (p.rnn == own.rnn and _ATTENTION_MEMORY_RANK[p.attention] <= _ATTENTION_MEMORY_RANK[own.attention]):
             return lightest.trace_at_1 or search.traces(w1)
         if p not in extra:
-            extra[p] = _Traces(p)
+            extra[p] = _Traces(p, search.pool)
         return extra[p](w1)
 
     base = lightest.trace_at_1 or search.traces(w1)
@@ -545,7 +597,8 @@ def _catalog_options(search: _Search, lightest: _Outcome, currency: str, attenti
 
 def advise(workload: Workload, gpu: GPU, *, target_batch: int | None = None, finetune: bool | None = None,
            top: int = DEFAULT_TOP, budget: int = DEFAULT_BUDGET, context_bytes: int | None = None,
-           currency: str = "USD", progress: Callable[[str], None] | None = None) -> Advice:
+           currency: str = "USD", progress: Callable[[str], None] | None = None,
+           pool: TracePool | bool | None = True) -> Advice:
     """Plans that make ``workload`` fit and run fast on ``gpu``, best first (re-predicted, never assumed).
 
     Args:
@@ -560,6 +613,9 @@ def advise(workload: Workload, gpu: GPU, *, target_batch: int | None = None, fin
         context_bytes: CUDA context size to assume instead of the modelled one.
         currency: currency of the GPU prices in the nothing-fits answer.
         progress: called with a short description before each candidate is traced.
+        pool: trace in worker processes: a running :class:`~gpuplan.trace.pool.TracePool`, True to start one
+            for this search when this process can (``TracePool.start``), or False/None to trace here. The
+            advice is the same either way; only the time differs.
 
     Returns:
         :class:`~gpuplan.advise.types.Advice`: ``plans`` (fit, best first), ``rejected`` (traced, no fit),
@@ -577,6 +633,20 @@ def advise(workload: Workload, gpu: GPU, *, target_batch: int | None = None, fin
     t_start = time.perf_counter()
     spec = resolve_model(workload)
     is_ft = (spec.hf or spec.family in ("transformer", "llm")) if finetune is None else finetune
+    target = target_batch if workload.mode is Mode.TRAIN or target_batch is not None else None
+    own_pool = TracePool.start() if pool is True else None
+    try:
+        return _advise(workload, gpu, spec=spec, is_ft=is_ft, ft_assumed=finetune is None, target=target, top=top, budget=budget,
+                       context_bytes=context_bytes, currency=currency, progress=progress, t_start=t_start,
+                       pool=own_pool if pool is True else (pool or None))
+    finally:
+        if own_pool is not None:
+            own_pool.close()
+
+
+def _advise(workload: Workload, gpu: GPU, *, spec: ModelSpec, is_ft: bool, ft_assumed: bool, target: int | None, top: int,
+            budget: int, context_bytes: int | None, currency: str, progress: Callable[[str], None] | None,
+            t_start: float, pool: TracePool | None) -> Advice:
     layout_cache: list[ModelLayout | str] = []
 
     def layout() -> ModelLayout | str:
@@ -586,8 +656,7 @@ def advise(workload: Workload, gpu: GPU, *, target_batch: int | None = None, fin
 
     techs: Techniques = applicable_techniques(workload, gpu, spec, finetune=is_ft, layout=layout)
     skipped = list(techs.skipped)
-    target = target_batch if workload.mode is Mode.TRAIN or target_batch is not None else None
-    search = _Search(workload, gpu, target=target, context_bytes=context_bytes)
+    search = _Search(workload, gpu, target=target, context_bytes=context_bytes, pool=pool)
 
     def admit(combo: tuple[Technique, ...]) -> bool:
         """Within the budget, not tried yet, and not hopeless by the persistent-state floor."""
@@ -621,8 +690,8 @@ def advise(workload: Workload, gpu: GPU, *, target_batch: int | None = None, fin
         pending.clear()
         if progress and todo:
             progress(", ".join(" + ".join(t.key for t in c) for c in todo))
-        # (tracing in forked worker processes is not possible: autograd refuses to run in a child forked after
-        # the parent ran a backward pass, and spawned workers would pay the imports again)
+        # with a trace pool the wave's first traces run side by side in the workers (trace.pool)
+        search.prefetch([c for c in todo if not (c and c[-1] is OFFLOAD)])
         outs = [search.offload(c[:-1]) if c and c[-1] is OFFLOAD else search.evaluate(c) for c in todo]
         for c, o in zip(todo, outs, strict=True):
             if o.error is not None:
@@ -750,6 +819,7 @@ def advise(workload: Workload, gpu: GPU, *, target_batch: int | None = None, fin
                 search.probe(tuple(t for t in cc if t.key != "checkpointing"))
     # rank, check the best with a real trace, re-rank if that changed it
     fitting = sorted((o for o in search.outcomes if o.fits), key=_speed_key)
+    search.traces.prefetch([o.workload for o in fitting[:2] if not o.verified and o.workload is not None])
     for _ in range(2):
         if not fitting:
             break
@@ -786,7 +856,7 @@ def advise(workload: Workload, gpu: GPU, *, target_batch: int | None = None, fin
             if wmsg not in warnings:
                 warnings.append(wmsg)
     notes: list[Note] = []
-    if is_ft and finetune is None and workload.mode is Mode.TRAIN:
+    if is_ft and ft_assumed and workload.mode is Mode.TRAIN:
         notes.append(Note.of("assumed fine-tuning of a pretrained model (a transformer/Hugging Face model), so "
                              "freezing and LoRA were considered; pass --from-scratch to leave them out"))
     if target is None and workload.mode is Mode.TRAIN:

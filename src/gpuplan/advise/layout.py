@@ -9,6 +9,7 @@ from torch import nn
 from torch._subclasses.fake_tensor import FakeTensorMode
 
 from gpuplan.i18n import msg
+from gpuplan.trace.pool import one_fake_session
 from gpuplan.workload.spec import Workload
 from gpuplan.workload.techniques import _is_head, _matches
 from gpuplan.workload.zoo import resolve_model
@@ -43,6 +44,7 @@ def _block_containers(model: nn.Module) -> list[str]:
     return out
 
 
+@one_fake_session
 def model_layout(w: Workload) -> ModelLayout | str:
     """Build ``w``'s model on fake tensors and describe its parameters and blocks (or why it failed)."""
     try:

@@ -17,7 +17,7 @@ defaults (unlimited / off / off).
 
 from __future__ import annotations
 
-import bisect
+from bisect import bisect_left, insort
 from dataclasses import dataclass, field
 
 MIN_BLOCK = 512
@@ -50,7 +50,7 @@ class OutOfMemory(Exception):
         self.requested = requested
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class _Block:
     seg: int
     addr: int
@@ -96,11 +96,11 @@ class CachingAllocator:
     def _insert_free(self, b: _Block) -> None:
         b.free = True
         self._blocks[id(b)] = b
-        bisect.insort(self._pool(b.small, b.stream), (b.size, b.addr, id(b)))
+        insort(self._pool(b.small, b.stream), (b.size, b.addr, id(b)))
 
     def _remove_free(self, b: _Block) -> None:
         pool = self._pool(b.small, b.stream)
-        i = bisect.bisect_left(pool, (b.size, b.addr, id(b)))
+        i = bisect_left(pool, (b.size, b.addr, id(b)))
         if i < len(pool) and pool[i][2] == id(b):
             pool.pop(i)
         else:  # pragma: no cover - defensive
@@ -108,31 +108,37 @@ class CachingAllocator:
         b.free = False
 
     def malloc(self, handle: int, nbytes: int, stream: int = 0) -> None:
-        size = round_size(nbytes)
+        # the hot path of every replay: round_size inlined, the best-fit block popped at its index
+        size = MIN_BLOCK if nbytes < MIN_BLOCK else (nbytes + MIN_BLOCK - 1) // MIN_BLOCK * MIN_BLOCK
         small = size <= SMALL_SIZE
-        pool = self._pool(small, stream)
-        i = bisect.bisect_left(pool, (size, -1, -1))
+        pool = self._pools.get((small, stream))
+        if pool is None:
+            pool = self._pools[(small, stream)] = []
+        i = bisect_left(pool, (size, -1, -1))
         if i < len(pool):
-            _, _, bid = pool[i]
-            block = self._blocks[bid]
-            self._remove_free(block)
+            block = self._blocks[pool.pop(i)[2]]
+            block.free = False
         else:
             block = self._new_segment(size, small, stream)
+            pool = self._pools[(small, stream)]  # release_cached (OOM retry) rebuilds the free lists
         remaining = block.size - size
         if (small and remaining >= MIN_BLOCK) or (not small and remaining > SMALL_SIZE):
-            rest = _Block(block.seg, block.addr + size, remaining, small, stream, True, block, block.next)
-            if block.next is not None:
-                block.next.prev = rest
+            nxt = block.next
+            rest = _Block(block.seg, block.addr + size, remaining, small, stream, True, block, nxt)
+            if nxt is not None:
+                nxt.prev = rest
             block.next = rest
             block.size = size
-            self._insert_free(rest)
-        block.free = False
+            self._blocks[id(rest)] = rest
+            insort(pool, (remaining, rest.addr, id(rest)))
         self._live[handle] = (block, nbytes)
         st = self.stats
         st.allocated += block.size
         st.requested += nbytes
-        st.peak_allocated = max(st.peak_allocated, st.allocated)
-        st.peak_requested = max(st.peak_requested, st.requested)
+        if st.allocated > st.peak_allocated:
+            st.peak_allocated = st.allocated
+        if st.requested > st.peak_requested:
+            st.peak_requested = st.requested
 
     def _new_segment(self, size: int, small: bool, stream: int) -> _Block:
         seg_bytes = segment_size(size)

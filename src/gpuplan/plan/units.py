@@ -19,6 +19,7 @@ from torch._subclasses.fake_tensor import FakeTensorMode
 
 from gpuplan.errors import ModelBuildError
 from gpuplan.i18n import msg
+from gpuplan.trace.pool import one_fake_session
 from gpuplan.workload import techniques
 from gpuplan.workload.spec import Workload
 from gpuplan.workload.zoo import resolve_model
@@ -119,6 +120,7 @@ def _layout(w: Workload) -> ModelLayout:
         hidden_size=int(hidden) if isinstance(hidden, int) else None, block_param_counts=tuple(sizes))
 
 
+@one_fake_session
 def model_layout(w: Workload) -> ModelLayout:
     """Wrap units and sizes of ``w``'s model (cached per model; batch and precision do not matter)."""
     key = repr((w.model, w.model_args, w.hf_config, w.lora_rank, w.lora_targets, w.extra))

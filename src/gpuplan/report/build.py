@@ -18,6 +18,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any
 
@@ -32,6 +33,7 @@ from gpuplan.render.jsonout import to_jsonable
 from gpuplan.render.progress import NullProgress, ProgressSink
 from gpuplan.report.data import Availability, BatchSweep, Comparison, PricePoint, ReportData, SweepPoint
 from gpuplan.trace import KernelProfile, Trace, trace_workload
+from gpuplan.trace.pool import TracePool
 from gpuplan.workload.spec import Mode, Workload
 
 DETAIL_GPUS = 3  # GPUs that get the per-GPU charts (memory vs batch, timeline, op classes)
@@ -187,13 +189,13 @@ def _comparison(fits: list[FitResult], currency: str) -> tuple[Any, Availability
 
 
 def advice_for(workload: Workload, gpu: GPU, *, auto_batch: bool, context_bytes: int | None = None,
-               progress: Callable[[str], None] | None = None) -> Any:
+               progress: Callable[[str], None] | None = None, pool: TracePool | bool | None = True) -> Any:
     """The advisor's plans for ``gpu`` (as ``gpuplan advise``: same target batch), with plan 1's PyTorch snippet."""
     from gpuplan.advise.advisor import advise
     from gpuplan.advise.snippet import snippet
 
     target = None if auto_batch or workload.mode is not Mode.TRAIN else workload.batch * workload.grad_accum
-    advice = advise(workload, gpu, target_batch=target, context_bytes=context_bytes, progress=progress)
+    advice = advise(workload, gpu, target_batch=target, context_bytes=context_bytes, progress=progress, pool=pool)
     if advice.plans:
         best = advice.plans[0]
         advice.snippet = snippet(best.workload, finetune=advice.finetune,
@@ -203,7 +205,7 @@ def advice_for(workload: Workload, gpu: GPU, *, auto_batch: bool, context_bytes:
 
 
 def _advice(workload: Workload, gpu: GPU, *, auto_batch: bool, context_bytes: int | None,
-            sink: ProgressSink) -> tuple[Any, Availability]:
+            sink: ProgressSink, pool: TracePool | None = None) -> tuple[Any, Availability]:
     try:
         import gpuplan.advise.advisor  # noqa: F401
     except ImportError:
@@ -212,7 +214,8 @@ def _advice(workload: Workload, gpu: GPU, *, auto_batch: bool, context_bytes: in
         return None, Availability(False, msg("the advisor plans training and inference steps, not generation"))
     sink.describe(tr("advice for {gpu}", gpu=gpu.name))
     advice = advice_for(workload, gpu, auto_batch=auto_batch, context_bytes=context_bytes,
-                        progress=lambda what: sink.describe(tr("advice: trying {what}", what=what)))
+                        progress=lambda what: sink.describe(tr("advice: trying {what}", what=what)),
+                        pool=pool if pool is not None else True)
     sink.advance()
     return advice, Availability(True)
 
@@ -238,6 +241,30 @@ def build_report(workload: Workload, gpus: list[GPU], *, auto_batch: bool = Fals
     """
     sink: ProgressSink = progress or NullProgress()
     start = time.perf_counter()
+    advising = with_advice and bool(gpus)
+    # The advisor traces most (a dozen candidates for ResNet-50): with worker processes it runs in a thread
+    # that only orchestrates (every trace goes to a worker), beside the report's own tracing and replays
+    # here. Workers can only be forked before this process runs a backward pass: start them first.
+    pool = TracePool.start() if advising and workload.mode is not Mode.GENERATE else None
+    try:
+        return _build(workload, gpus, auto_batch=auto_batch, context_bytes=context_bytes, detail=detail,
+                      sweep_points=sweep_points, with_comparison=with_comparison, advising=advising,
+                      currency=currency, sink=sink, now=now, start=start, pool=pool)
+    finally:
+        if pool is not None:
+            pool.close()
+
+
+def _build(workload: Workload, gpus: list[GPU], *, auto_batch: bool, context_bytes: int | None, detail: int,
+           sweep_points: int, with_comparison: bool, advising: bool, currency: str, sink: ProgressSink,
+           now: datetime | None, start: float, pool: TracePool | None) -> ReportData:
+    with_advice = advising
+    advice_job: Future[tuple[Any, Availability]] | None = None
+    if pool is not None:
+        runner = ThreadPoolExecutor(max_workers=1, thread_name_prefix="gpuplan-advice")
+        advice_job = runner.submit(_advice, workload, gpus[0], auto_batch=auto_batch, context_bytes=context_bytes,
+                                   sink=sink, pool=pool)
+        runner.shutdown(wait=False)
     sink.add_total(len(gpus) + min(detail, len(gpus)) + (1 if with_advice else 0))
     shared = SharedTraces(kernel_profile_for(g) for g in gpus)
     shared.on_trace = lambda w: sink.describe(tr("tracing {model} at batch {batch}", model=w.model, batch=w.batch))
@@ -270,9 +297,13 @@ def build_report(workload: Workload, gpus: list[GPU], *, auto_batch: bool = Fals
         sink.advance()
     comparison, comparison_status = (_comparison(fits, currency) if with_comparison
                                      else (None, Availability(False, msg("not requested"))))
-    advice, advice_status = (_advice(workload, gpus[0], auto_batch=auto_batch, context_bytes=context_bytes,
-                                     sink=sink) if with_advice and gpus
-                             else (None, Availability(False, msg("not requested (gpuplan report --no-advice)"))))
+    if advice_job is not None:
+        advice, advice_status = advice_job.result()
+    elif with_advice:
+        advice, advice_status = _advice(workload, gpus[0], auto_batch=auto_batch, context_bytes=context_bytes,
+                                        sink=sink)
+    else:
+        advice, advice_status = None, Availability(False, msg("not requested (gpuplan report --no-advice)"))
     stamp = (now or datetime.now(UTC)).replace(microsecond=0).isoformat()
     return ReportData(
         gpuplan_version=__version__, generated_at=stamp, workload=to_jsonable(workload), auto_batch=auto_batch,

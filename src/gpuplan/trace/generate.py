@@ -45,6 +45,7 @@ from gpuplan.errors import ModelBuildError, TraceError, UsageError
 from gpuplan.i18n import msg
 from gpuplan.trace.autocast import CudaAutocastPolicy
 from gpuplan.trace.kernels import TargetKernels
+from gpuplan.trace.pool import one_fake_session
 from gpuplan.trace.recorder import Recorder
 from gpuplan.trace.records import (
     Category,
@@ -354,6 +355,7 @@ def _build(spec: ModelSpec, w: Workload, fake: FakeTensorMode) -> tuple[nn.Modul
     return model, n_params
 
 
+@one_fake_session
 def trace_generate(w: Workload, profile: KernelProfile | None = None, *, every_step: bool = False) -> GenerateTrace:
     """Trace ``model.generate(max_new_tokens=N)`` on a batch of equal-length prompts of P tokens.
 

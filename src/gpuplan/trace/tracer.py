@@ -30,7 +30,8 @@ from gpuplan.i18n import msg
 from gpuplan.trace.autocast import CudaAutocastPolicy
 from gpuplan.trace.hostconst import HostConstants, fakeify_host_tensors
 from gpuplan.trace.kernels import TargetKernels
-from gpuplan.trace.recorder import Recorder
+from gpuplan.trace.pool import note_backward, one_fake_session
+from gpuplan.trace.recorder import Recorder, SkipInplaceForeach
 from gpuplan.trace.records import Category, EventKind, KernelProfile, MemEvent, Phase, Trace
 from gpuplan.workload import techniques
 from gpuplan.workload.optimizers import Adafactor, Adam8bit
@@ -204,6 +205,7 @@ def build_model(spec: ModelSpec, w: Workload, fake: FakeTensorMode) -> nn.Module
     return model
 
 
+@one_fake_session
 def trace_workload(w: Workload, profile: KernelProfile | None = None) -> Trace:
     """Trace one step of ``w`` as a GPU with ``profile``'s kernels would run it."""
     profile = profile or KernelProfile()
@@ -238,7 +240,8 @@ def trace_workload(w: Workload, profile: KernelProfile | None = None) -> Trace:
             # create the optimizer state (steady state), outside the recorder
             for p in params:
                 p.grad = torch.zeros_like(p)
-            optimizer.step()
+            with SkipInplaceForeach():
+                optimizer.step()
             optimizer.zero_grad(set_to_none=True)
     n_params = sum(p.numel() for p in model.parameters())
     n_trainable = sum(p.numel() for p in model.parameters() if p.requires_grad) if training else 0
@@ -307,6 +310,7 @@ def trace_workload(w: Workload, profile: KernelProfile | None = None) -> Trace:
                             loss = loss / w.grad_accum
                         if w.precision is Precision.AMP_FP16:
                             loss = loss * AMP_SCALE
+                        note_backward()  # no more forked trace workers from this process (trace.pool)
                         loss.backward()
                         del loss
                 del args, kwargs, labels

@@ -1,0 +1,188 @@
+"""Trace workloads in worker processes, so searches that trace many candidates use every core.
+
+    >>> from gpuplan.trace.pool import TracePool
+    >>> pool = TracePool.start()             # None when worker processes cannot be used here
+    >>> if pool is not None:                  # doctest: +SKIP
+    ...     fut = pool.submit(workload, profile)   # a concurrent.futures.Future of a Trace
+    ...     trace = fut.result()
+    ...     pool.close()
+
+Tracing is pure Python on fake tensors, so threads cannot run two traces at once; processes can. The
+workers are **forked**, which costs nothing (the parent's imports, warm caches and catalog are shared)
+but is only possible *before* this process runs autograd's backward pass: PyTorch's autograd engine
+refuses to run in a child forked after the parent used it ("Unable to handle autograd's threading in
+combination with fork-based multiprocessing"). :func:`backward_ran` says whether a training trace ran in
+this process; :meth:`TracePool.start` returns None then (callers trace in-process, as before), on
+platforms without ``fork``, and on one core. A worker that nevertheless fails that way is reported as
+:class:`PoolUnavailable`, and the pool stops accepting work; callers fall back to tracing themselves.
+"""
+
+from __future__ import annotations
+
+import functools
+import multiprocessing as mp
+import os
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from typing import Any, ParamSpec, TypeVar
+
+from gpuplan.trace.records import Trace
+
+_BACKWARD_RAN = False
+_FAKE_SESSION = threading.RLock()
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def one_fake_session(fn: Callable[P, R]) -> Callable[P, R]:
+    """Run ``fn`` (which builds or traces a model under fake tensors) while no other thread of this process
+    does: the report's advisor thread and its main thread would otherwise interleave fake-tensor sessions."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        with _FAKE_SESSION:
+            return fn(*args, **kwargs)
+
+    return wrapper
+
+
+def note_backward() -> None:
+    """Called by the tracer before it runs a backward pass (after which this process cannot fork workers)."""
+    global _BACKWARD_RAN
+    _BACKWARD_RAN = True
+
+
+def backward_ran() -> bool:
+    """True once this process ran a training trace (autograd's engine threads exist: no more forking)."""
+    return _BACKWARD_RAN
+
+
+class PoolUnavailable(RuntimeError):
+    """A worker could not trace for a reason of the process, not of the workload (fork after backward)."""
+
+
+def _usable_cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+def _init_worker() -> None:
+    # a worker's progress and warnings are its parent's business; keep its stderr for real errors only
+    import warnings
+
+    warnings.filterwarnings("ignore")
+
+
+def _ping() -> int:
+    return os.getpid()
+
+
+def _run(fn: Callable[..., Any], args: tuple[Any, ...]) -> Any:
+    try:
+        return fn(*args)
+    except Exception as e:  # the tracer may wrap the engine's RuntimeError in a GpuplanError
+        if "fork" in str(e) and "autograd" in str(e):
+            raise PoolUnavailable(str(e)) from None
+        raise
+
+
+def _trace(workload: Any, profile: Any) -> Trace:
+    from gpuplan.trace import trace_workload
+
+    return trace_workload(workload, profile)
+
+
+class TracePool:
+    """Forked worker processes that trace workloads (and run other picklable functions) on request.
+
+    Each worker is its own single-process executor, and a trace goes to the worker that already traced
+    that batch size when there is one (else to the least busy): FakeTensor caches each op by its shapes,
+    so a worker that traced batch 1 of one candidate traces batch 1 of the next one much faster.
+    """
+
+    def __init__(self, workers: int) -> None:
+        self.workers = workers
+        ctx = mp.get_context("fork")
+        self._executors = [ProcessPoolExecutor(max_workers=1, mp_context=ctx, initializer=_init_worker)
+                           for _ in range(workers)]
+        self._queued = [0] * workers
+        self._affinity: dict[Any, int] = {}
+        self._lock = threading.Lock()
+        self.broken = False
+        # with the fork start method an executor forks its worker on the first submit: do it now, while
+        # this process has not run a backward pass
+        for ex in self._executors:
+            ex.submit(_ping)
+
+    @classmethod
+    def start(cls, workers: int | None = None) -> TracePool | None:
+        """A pool of ``workers`` processes (default: one per usable core), or None when this process cannot
+        fork usable workers (backward already ran here, no ``fork``, one core, or ``GPUPLAN_WORKERS=0``)."""
+        env = os.environ.get("GPUPLAN_WORKERS")
+        if workers is None and env is not None and env.strip().isdigit():
+            workers = int(env)
+        n = _usable_cores() if workers is None else workers
+        if n < 2 if workers is None else n < 1:
+            return None
+        if backward_ran() or "fork" not in mp.get_all_start_methods():
+            return None
+        return cls(n)
+
+    def _done(self, i: int) -> Callable[[Future[Any]], None]:
+        def done(_: Future[Any]) -> None:
+            with self._lock:
+                self._queued[i] -= 1
+        return done
+
+    def call(self, fn: Callable[..., Any], *args: Any, affinity: Any = None) -> Future[Any]:
+        """Run module-level ``fn(*args)`` in a worker (arguments and result are pickled); calls with the same
+        ``affinity`` key go to the same worker."""
+        with self._lock:
+            if self.broken:
+                raise PoolUnavailable("the trace pool is not usable")
+            i = self._affinity.get(affinity) if affinity is not None else None
+            if i is None:
+                i = min(range(self.workers), key=lambda k: (self._queued[k], k))
+                if affinity is not None:
+                    self._affinity[affinity] = i
+            try:
+                fut = self._executors[i].submit(_run, fn, args)
+            except (BrokenProcessPool, RuntimeError) as e:
+                self.broken = True
+                raise PoolUnavailable(str(e)) from e
+            self._queued[i] += 1
+        fut.add_done_callback(self._done(i))
+        return fut
+
+    def submit(self, workload: Any, profile: Any) -> Future[Trace]:
+        """Trace ``workload`` under ``profile`` in a worker (the one that traced its batch size before)."""
+        return self.call(_trace, workload, profile, affinity=("batch", workload.batch))
+
+    def mark_broken(self) -> None:
+        with self._lock:
+            self.broken = True
+
+    def close(self) -> None:
+        for ex in self._executors:
+            ex.shutdown(wait=False, cancel_futures=True)
+
+    def __enter__(self) -> TracePool:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def result_or_none(fut: Future[Any], pool: TracePool) -> tuple[bool, Any]:
+    """(True, result) from a pool future, or (False, None) when the pool failed for a reason of its own
+    (the caller then does the work itself). Errors of the work itself (a model that cannot be traced)
+    are raised as they are."""
+    try:
+        return True, fut.result()
+    except (PoolUnavailable, BrokenProcessPool):
+        pool.mark_broken()
+        return False, None
