@@ -25,6 +25,11 @@ def _trace(batch: int) -> Trace:
         OpRecord(2, "aten.relu_", OpClass.ELEMENTWISE, Phase.FORWARD, "r2", "float32", 1e6 * batch,
                  4_000_000 * batch, 4_000_000 * batch),
         OpRecord(2, "aten.view", OpClass.VIEW, Phase.FORWARD, "", "float32", 0, 0, 0, launches=0),
+        # a training-mode batch norm and its backward: kernel_traffic_bytes re-reads their inputs
+        OpRecord(2, "aten.native_batch_norm.default", OpClass.NORM, Phase.FORWARD, "bn", "float32", 1e6 * batch,
+                 4_000_000 * batch, 4_000_000 * batch),
+        OpRecord(3, "aten.native_batch_norm_backward.default", OpClass.NORM, Phase.BACKWARD, "bn", "float32",
+                 1e6 * batch, 8_000_000 * batch, 4_000_000 * batch),
         OpRecord(3, "aten.convolution_backward", OpClass.CONV, Phase.BACKWARD, "c", "float32", 2e9 * batch,
                  8_000_000 * batch + 100_000, 4_000_000 * batch + 100_000, tensor_core_eligible=True),
         OpRecord(4, "aten.relu_", OpClass.ELEMENTWISE, Phase.BACKWARD, "r", "float32", 1e6 * batch,

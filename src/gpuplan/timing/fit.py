@@ -30,6 +30,7 @@ from gpuplan.timing.model import (
     _PHASE_IDS,
     TimingConstants,
     _sms,
+    kernel_traffic_bytes,
     rates_per_op,
     roofline_seconds,
 )
@@ -132,7 +133,7 @@ class Dataset:
     seg: np.ndarray  # start index of each row in the concatenated arrays
     nops: np.ndarray
     flops: np.ndarray
-    nbytes: np.ndarray
+    nbytes: np.ndarray  # kernel_traffic_bytes (the roofline baseline uses the plain traced bytes)
     launches: np.ndarray
     peak: np.ndarray
     bw: np.ndarray
@@ -191,7 +192,7 @@ def build_dataset(rows: list[CalibRow] | None = None, features: dict[str, Any] |
         is_conv = a.op_class == _CONV
         is_mm = np.isin(a.op_class, _MM)
         cols["flops"].append(a.flops)
-        cols["nbytes"].append(a.nbytes)
+        cols["nbytes"].append(kernel_traffic_bytes(a))
         cols["launches"].append(a.launches)
         cols["peak"].append(peak)
         cols["bw"].append(np.full(n, (g.bandwidth_gbs or math.nan) * 1e9))
@@ -237,8 +238,7 @@ def predict_steps(d: Dataset, c: TimingConstants) -> np.ndarray:
     with np.errstate(divide="ignore", invalid="ignore"):
         tc = np.where(d.flops > 0, d.flops / (d.peak * eff * np.maximum(fill, 1e-9)), 0.0)
     tm = d.nbytes / (d.bw * c.eff_mem)
-    tc = np.where(d.bwd, tc / c.eff_backward, tc)
-    tm = np.where(d.bwd, tm / c.eff_backward, tm)
+    tm = np.where(d.bwd, tm / c.eff_backward_mem, tm)
     t = np.maximum(tc, tm) + d.launches * c.kernel_seconds
     # per-row suffix sums: total of row minus inclusive prefix plus own term
     csum = np.cumsum(t)

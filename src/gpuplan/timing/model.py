@@ -6,8 +6,9 @@ The model (constants in ``constants.json``, fitted by ``scripts/fit_timing.py`` 
   per op, on the GPU
     t_compute = flops / (peak(unit) * eff(class, unit) * fill)      fill = w / (w + w_half)
                 w = flops per SM: an op too small to give every SM work runs at a fraction of peak
-    t_memory  = bytes / (bandwidth * eff_mem)
-    (backward-phase ops: both divided by eff_backward)
+    t_memory  = kernel_bytes / (bandwidth * eff_mem)       kernel_bytes: see kernel_traffic_bytes
+    (backward-phase ops: t_memory divided by eff_backward_mem; backward GEMMs/convs run at the
+    forward efficiency)
     t_gpu     = max(t_compute, t_memory) + launches * kernel_seconds
   host side: every op costs ``cpu_op_seconds`` of dispatch (eager PyTorch); the GPU cannot start op
   i before the host has issued it, so the step ends at
@@ -78,7 +79,7 @@ class TimingConstants:
     eff_cuda_matmul: float = 0.75  # fraction of CUDA-core peak reached by GEMM
     eff_cuda_conv: float = 0.75  # fraction of CUDA-core peak reached by convs (Winograd can exceed 1)
     eff_mem: float = 0.75  # fraction of DRAM bandwidth reached by memory-bound kernels
-    eff_backward: float = 0.8  # backward kernels (wgrad/dgrad, BN/norm backward) relative to forward
+    eff_backward_mem: float = 0.8  # bandwidth of backward kernels relative to forward (dgrad/wgrad GEMMs: 1)
     half_fill_flops_per_sm: float = 2.0e6  # per-SM work at which an op reaches half its peak fraction
     kernel_seconds: float = 3.0e-6  # GPU-side cost per kernel launch (ramp-up, tail, gaps)
     cpu_op_seconds: float = 2.0e-5  # host-side dispatch per op in eager PyTorch
@@ -262,6 +263,43 @@ def _runs_kernel(o: OpRecord) -> bool:
         not o.name.startswith(("prim.", "profiler.", "aten._record_function", "aten.device"))
 
 
+# Normalisations whose CUDA kernels read their big inputs twice (PyTorch aten/src/ATen/native/cuda
+# Normalization.cuh, layer_norm_kernel.cu, group_norm_kernel.cu; cuDNN BN is two-pass the same way):
+#  * batch norm in training and group norm reduce over more than one row, so the statistics pass
+#    (batch_norm_collect_statistics / RowwiseMoments) reads x before the normalisation pass reads x
+#    again and writes y: 3 activation passes where the op's tensors are x and y (factor 3/2);
+#  * every norm backward reduces (dy, x) for the weight/bias gradients (batch_norm_backward_reduce,
+#    GammaBetaBackward) in a kernel separate from the one that reads (dy, x) and writes dx: 5 passes
+#    where the op's tensors are dy, x and dx (factor 5/3).
+# Layer norm forward keeps a row in registers (one pass); eval-mode batch norm is one elementwise pass.
+_STATS_PASS_FORWARD = ("aten.native_group_norm.", )
+_STATS_PASS_FORWARD_TRAINING = ("aten.native_batch_norm.", "aten.cudnn_batch_norm.", "aten._native_batch_norm_legit.",
+                                "aten._native_batch_norm_legit_functional.", "aten._batch_norm_with_update.",
+                                "aten._batch_norm_with_update_functional.")
+_REDUCE_PASS_BACKWARD = ("aten.native_batch_norm_backward.", "aten.cudnn_batch_norm_backward.",
+                         "aten.batch_norm_backward.", "aten.native_layer_norm_backward.",
+                         "aten.native_group_norm_backward.")
+
+
+def kernel_traffic_bytes(arrays: OpArrays) -> np.ndarray:
+    """DRAM bytes the CUDA kernels of each op move: the traced tensor bytes (inputs read + outputs
+    written once), except normalisations, whose kernels re-read x (and dy) in a separate reduction
+    pass (see the comment above). Batch norm counts as training-mode when the step has a backward pass."""
+    out = arrays.nbytes.copy()
+    if not arrays.names:
+        return out
+    training = bool(np.any(arrays.phase == _PHASE_IDS[Phase.BACKWARD]))
+    fwd_two_pass = _STATS_PASS_FORWARD + (_STATS_PASS_FORWARD_TRAINING if training else ())
+    for i, name in enumerate(arrays.names):
+        if not name.startswith("aten.") or "norm" not in name:
+            continue
+        if name.startswith(_REDUCE_PASS_BACKWARD):
+            out[i] *= 5.0 / 3.0
+        elif name.startswith(fwd_two_pass):
+            out[i] *= 1.5
+    return out
+
+
 def op_arrays(ops: list[OpRecord]) -> OpArrays:
     """Columns of the timed ops of a step (views, bookkeeping and input creation dropped)."""
     keep = [o for o in ops if _runs_kernel(o)]
@@ -357,10 +395,11 @@ def op_times(arrays: OpArrays, gpu: GPU, precision: Precision, c: TimingConstant
         notes.append(msg("SM count unknown: no small-op fill penalty"))
     with np.errstate(divide="ignore", invalid="ignore"):
         t_compute = np.where(arrays.flops > 0, arrays.flops / (peak * eff * np.maximum(fill, 1e-9)), 0.0)
-    t_memory = arrays.nbytes / (gpu.bandwidth_gbs * 1e9 * c.eff_mem)
+    t_memory = kernel_traffic_bytes(arrays) / (gpu.bandwidth_gbs * 1e9 * c.eff_mem)
+    # backward GEMMs/convs (dgrad, wgrad) are GEMMs of the forward's size: forward efficiency; the
+    # bandwidth of backward memory-bound kernels is fitted separately (docs/speed-accuracy.md)
     bwd = arrays.phase == _PHASE_IDS[Phase.BACKWARD]
-    t_compute = np.where(bwd, t_compute / c.eff_backward, t_compute)
-    t_memory = np.where(bwd, t_memory / c.eff_backward, t_memory)
+    t_memory = np.where(bwd, t_memory / c.eff_backward_mem, t_memory)
     launch = arrays.launches * c.kernel_seconds
     t_gpu = np.maximum(t_compute, t_memory) + launch
     step, busy, host = _schedule(t_gpu, c.cpu_op_seconds)
