@@ -356,8 +356,10 @@ class _Search:
         else:
             micro, steps = split_batch(self.target or 1, max_micro)
         if steps == 1 and wa is not w0:
-            # fits the target in one micro-step: trace it without accumulation (a real trace)
+            # fits the target in one micro-step: trace it without accumulation (a real trace); with a trace
+            # pool, the check of the fastest unverified plan so far (likely needed at the end) runs beside it
             w = w0.with_batch(micro)
+            self.traces.prefetch([w, *self._likely_checks(1)])
             final = self.traces(w)
             out.verified = True
             if not self._fits(final):  # cannot happen for a monotone model; keep the honest answer
@@ -371,6 +373,12 @@ class _Search:
         out.fits, out.workload, out.micro, out.accum = True, w, micro, steps
         out.memory = self._memory(final)
         out.time = self._time(final, w, steps)
+
+    def _likely_checks(self, n: int) -> list[Workload]:
+        """Workloads of the ``n`` fastest fitting plans so far that ``verify`` would trace (a prefetch hint)."""
+        best = sorted((o for o in self.outcomes if o.fits and not o.verified and o.workload is not None),
+                      key=_speed_key)
+        return [o.workload for o in best[:n] if o.workload is not None]
 
     def probe(self, techs: tuple[Technique, ...]) -> _Outcome:
         """Memory at batch 1 only (a figure for the nothing-fits answer, not a plan for this GPU)."""
@@ -819,7 +827,7 @@ def _advise(workload: Workload, gpu: GPU, *, spec: ModelSpec, is_ft: bool, ft_as
                 search.probe(tuple(t for t in cc if t.key != "checkpointing"))
     # rank, check the best with a real trace, re-rank if that changed it
     fitting = sorted((o for o in search.outcomes if o.fits), key=_speed_key)
-    search.traces.prefetch([o.workload for o in fitting[:2] if not o.verified and o.workload is not None])
+    search.traces.prefetch([o.workload for o in fitting[:1] if not o.verified and o.workload is not None])
     for _ in range(2):
         if not fitting:
             break
