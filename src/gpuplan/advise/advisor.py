@@ -475,7 +475,7 @@ def _batch_change(out: _Outcome, target: int | None, as_given: Workload) -> Chan
         summary = (Note.of("micro-batch {m} × {n} accumulation steps = effective batch {e}", m=out.micro, n=out.accum,
                            e=eff) if exact else
                    Note.of("micro-batch {m} × {n} accumulation steps = effective batch {e} (target {t} is not a "
-                           "multiple of {n}: {extra} more samples per step)", m=out.micro, n=out.accum, e=eff,
+                           "multiple of {n}: the effective batch is {extra} larger)", m=out.micro, n=out.accum, e=eff,
                            t=target, extra=eff - (target or eff)))
         return Change("grad-accum", summary,
                       Note.of("same effective batch, so the same training dynamics up to BatchNorm statistics "
