@@ -280,3 +280,48 @@ def test_checkpointed_llama_recomputes_with_the_target_kernels(attention: str) -
     backward_attention = [o for o in t.ops if o.phase is Phase.BACKWARD and "attention" in o.name]
     if attention == "flash":
         assert backward_attention  # the recomputed forward and the attention backward, both emulated
+
+
+def _dropout_factory(tmp_path: Path, inplace: bool) -> str:
+    (tmp_path / "drop.py").write_text(
+        "from torch import nn\n\n"
+        f"def make():\n    return nn.Sequential(nn.Linear(64, 256), nn.Dropout(0.1, inplace={inplace}), "
+        "nn.Linear(256, 4))\n")
+    return f"{tmp_path / 'drop.py'}:make"
+
+
+def test_training_dropout_is_cuda_fused_with_a_bool_mask(tmp_path: Path) -> None:
+    """CUDA runs out-of-place dropout as native_dropout: output + a 1-byte mask saved for backward (the
+    CPU, where gpuplan traces, would make a float32 noise tensor of 4 bytes per element)."""
+    t = trace_workload(Workload(_dropout_factory(tmp_path, False), batch=32, inputs=(InputSpec((64,)),)))
+    names = [o.name for o in t.ops]
+    assert "aten.native_dropout.default" in names and "aten.native_dropout_backward.default" in names
+    assert "aten.bernoulli_.float" not in names
+    fwd = [e for e in t.events if e.kind is EventKind.ALLOC and e.phase is Phase.FORWARD]
+    assert 32 * 256 * 1 in {e.nbytes for e in fwd}  # the bool mask
+    assert 32 * 256 * 4 in {e.nbytes for e in fwd}  # the output
+
+
+def test_inplace_dropout_is_not_fused(tmp_path: Path) -> None:
+    """at::dropout_ (in place) takes the unfused path on CUDA too: a noise tensor of the input's dtype."""
+    t = trace_workload(Workload(_dropout_factory(tmp_path, True), batch=32, inputs=(InputSpec((64,)),)))
+    assert "aten.native_dropout.default" not in [o.name for o in t.ops]
+
+
+def test_keep_zeroed_grads_holds_gradients_for_the_whole_step() -> None:
+    """zero_grad(set_to_none=False): the gradients exist before the forward pass and are never freed, so
+    a peak early in backward (activation-heavy CNN) carries all of them; with set_to_none it does not."""
+    gpu = get_gpu("GTX 760")
+    kept = trace_workload(Workload("cifar_cnn", batch=256, extra=(("set_to_none", False),)))
+    freed = trace_workload(Workload("cifar_cnn", batch=256))
+    grad_bytes = kept.bytes_by_category[Category.GRADIENT.value]
+    assert grad_bytes == freed.bytes_by_category[Category.GRADIENT.value] > 0
+    setup_grads = [e for e in kept.events if e.kind is EventKind.ALLOC and e.phase is Phase.SETUP
+                   and e.category is Category.GRADIENT]
+    assert sum(e.nbytes for e in setup_grads) == grad_bytes
+    blocks = {e.block for e in setup_grads}
+    assert not [e for e in kept.events if e.kind is EventKind.FREE and e.block in blocks]
+    r_kept, r_freed = replay(kept, gpu), replay(freed, gpu)
+    assert r_freed.peak_phase == "backward"
+    assert r_kept.peak_alloc_live.get(Category.GRADIENT, 0) >= grad_bytes
+    assert r_kept.allocator.stats.peak_allocated > r_freed.allocator.stats.peak_allocated

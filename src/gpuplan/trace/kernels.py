@@ -207,6 +207,23 @@ class _GroupedMatmul(torch.autograd.Function):
 _GROUPED_MM = tuple(f for f in (getattr(F, "grouped_mm", None), getattr(torch, "_grouped_mm", None)) if f is not None)
 
 
+def _fused_dropout(func: Any, args: Any, kwargs: dict[str, Any]) -> torch.Tensor | None:
+    """Out-of-place training dropout as CUDA runs it: ``at::dropout`` takes the fused ``native_dropout``
+    kernel on CUDA tensors (output + a bool mask saved for backward), while on the CPU, where gpuplan
+    traces, it decomposes into a noise tensor of the input's dtype (2-4x the mask's bytes) and a multiply
+    (aten/src/ATen/native/Dropout.cpp: ``is_fused_kernel_acceptable`` is true for CUDA tensors with
+    0 < p < 1 and numel > 0). In-place dropout (``dropout_``) is not fused on CUDA either: left as it runs."""
+    names = ("input", "p", "training", "inplace") if func is F.dropout else ("input", "p", "train")
+    bound = dict(zip(names, args, strict=False)) | kwargs
+    x = bound.get("input")
+    p = float(bound.get("p", 0.5))
+    train = bool(bound.get("training", bound.get("train", True)))
+    if (not isinstance(x, torch.Tensor) or bound.get("inplace", False) or not train or not 0.0 < p < 1.0
+            or not x.is_floating_point() or x.numel() == 0):
+        return None
+    return torch.native_dropout(x, p, True)[0]
+
+
 class _Reentered:
     """Enter a TorchFunctionMode for one recomputation (a mode object can be entered again)."""
 
@@ -244,6 +261,10 @@ class TargetKernels(TorchFunctionMode):
                 and args[1].dim() == 3 and kwargs.get("bias") is None:
             return _GroupedMatmul.apply(args[0], args[1], kwargs.get("offs", args[2] if len(args) > 2 else None),
                                             self.rec)
+        if func is F.dropout or func is torch.dropout:
+            handled = _fused_dropout(func, args, kwargs)
+            if handled is not None:
+                return handled
         if func is torch._VF.lstm or func is torch._VF.gru or func is torch._VF.rnn_tanh or func is torch._VF.rnn_relu:
             handled = self._rnn(func, args, kwargs)
             if handled is not None:
