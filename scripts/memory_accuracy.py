@@ -39,7 +39,7 @@ def workload_for(row: dict[str, str]) -> Workload | None:
         model="bert-large-uncased", batch=int(row["batch"]), mode=Mode.TRAIN, precision=precision,
         optimizer=optimizer, seq_len=512, grad_accum=accum, checkpointing="grad_ckpt" in tech,
         extra=(("hf_architecture", "BertForSequenceClassification"), ("attn_implementation", "eager"),
-               ("foreach", False)),
+               ("foreach", False), ("set_to_none", False)),
     )
 
 

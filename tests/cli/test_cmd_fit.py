@@ -57,6 +57,7 @@ def test_text_output_has_verdict_and_breakdown(capsys: pytest.CaptureFixture[str
         (["fit", "lenet5", "--gpu", "gtx 760", "--input", "3xq"], "--input"),
         (["fit", "mlp", "--gpu", "gtx 760", "--precision", "int4"], "--lora-rank"),
         (["fit", "lenet5", "--gpu", "gtx 760", "--grad-accum", "0"], "--grad-accum"),
+        (["fit", "lenet5", "--gpu", "gtx 760", "--mode", "infer", "--keep-zeroed-grads"], "--keep-zeroed-grads"),
     ],
 )
 def test_bad_input_is_a_clear_error(capsys: pytest.CaptureFixture[str], argv: list[str], needle: str) -> None:
@@ -88,3 +89,14 @@ def test_text_golden(capsys: pytest.CaptureFixture[str], golden: Callable[[str, 
                      name: str) -> None:
     assert main(["fit", *argv, "--no-color"]) == 0
     golden(f"fit/{name}", capsys.readouterr().out)
+
+
+def test_keep_zeroed_grads_puts_gradients_in_the_peak(capsys: pytest.CaptureFixture[str]) -> None:
+    """--keep-zeroed-grads (zero_grad(set_to_none=False)): gradients are allocated at the peak early in
+    backward; by default (set_to_none=True) they are not there yet."""
+    argv = ["fit", "cifar_cnn", "--gpu", "gtx 760", "--batch", "256", "--json"]
+    _, out, _ = run(capsys, *argv)
+    _, kept_out, _ = run(capsys, *argv, "--keep-zeroed-grads")
+    default, kept = json.loads(out)["memory"], json.loads(kept_out)["memory"]
+    assert kept["breakdown"].get("gradients", 0) > default["breakdown"].get("gradients", 0)
+    assert kept["peak_allocated_bytes"] > default["peak_allocated_bytes"]

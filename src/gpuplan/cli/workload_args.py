@@ -43,6 +43,9 @@ def add_workload_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--lora-rank", type=int, metavar="R", help=tr("LoRA adapters of rank R (base weights frozen)"))
     p.add_argument("--lora-targets", action="append", default=[], metavar="GLOB", help=tr("modules that get LoRA "
                    "(default: every Linear except output heads)"))
+    p.add_argument("--keep-zeroed-grads", action="store_true", help=tr("gradients are zeroed in place between "
+                   "steps (zero_grad(set_to_none=False), PyTorch 1.x's default) instead of freed, so they stay "
+                   "allocated through the forward pass"))
     p.add_argument("--context-mib", type=float, metavar="MIB", help=tr("CUDA context size to assume instead of the "
                    "modelled one"))
 
@@ -110,5 +113,9 @@ def workload_from_args(args: argparse.Namespace) -> tuple[Workload, bool]:
         loss=args.loss, grad_accum=args.grad_accum, checkpointing=args.checkpointing, freeze=tuple(args.freeze),
         lora_rank=args.lora_rank, lora_targets=tuple(args.lora_targets), prompt_len=args.prompt_len,
         new_tokens=args.new_tokens,
+        extra=(("set_to_none", False),) if getattr(args, "keep_zeroed_grads", False) else (),
     )
+    if getattr(args, "keep_zeroed_grads", False) and w.mode is not Mode.TRAIN:
+        raise UsageError(msg("{flag} applies to --mode train only (this is --mode {mode}).", flag="--keep-zeroed-grads",
+                             mode=args.mode))
     return w, auto

@@ -57,7 +57,9 @@ def _step_sequence(trace: Trace) -> tuple[list[MemEvent], list[MemEvent]]:
     step: list[MemEvent] = []
     persistent = {Category.PARAMETER, Category.BUFFER, Category.OPTIMIZER_STATE}
     for e in trace.events:
-        if e.phase is Phase.SETUP and e.kind is EventKind.ALLOC and e.category in persistent and not step:
+        # (gradients allocated before the step: zero_grad(set_to_none=False) keeps them for good)
+        if e.phase is Phase.SETUP and e.kind is EventKind.ALLOC and not step and (
+                e.category in persistent or e.category is Category.GRADIENT):
             setup.append(e)
         else:
             step.append(e)

@@ -8,7 +8,8 @@ for device tensors: every storage the step creates is a device allocation, excep
 scalars (e.g. Adam's step counters).
 
 Steady state (training): the optimizer state already exists when the step starts; gradients are
-None at the start (``zero_grad(set_to_none=True)``, the PyTorch default) and alive at its end;
+None at the start (``zero_grad(set_to_none=True)``, the PyTorch default) and alive at its end
+(``extra set_to_none=False``: zeroed in place, allocated throughout, as PyTorch 1.x's default did);
 the model outputs are dropped once the loss is computed (as HF Trainer does); with gradient
 accumulation, two micro-steps are traced (the second one meets existing gradients) and the
 timing engine scales forward/backward by the number of micro-steps.
@@ -230,6 +231,7 @@ def trace_workload(w: Workload, profile: KernelProfile | None = None) -> Trace:
     kernels = TargetKernels(profile, rec)
     fake = FakeTensorMode(allow_non_fake_inputs=True)  # host constants made at build time (HostConstants)
     model = build_model(spec, w, fake)
+    keep_grads = training and dict(w.extra).get("set_to_none", True) is False  # zero_grad(set_to_none=False)
     with fake:
         if w.checkpointing and training:
             techniques.enable_checkpointing(model, kernels.recompute_contexts)
@@ -242,7 +244,9 @@ def trace_workload(w: Workload, profile: KernelProfile | None = None) -> Trace:
                 p.grad = torch.zeros_like(p)
             with SkipInplaceForeach():
                 optimizer.step()
-            optimizer.zero_grad(set_to_none=True)
+            # zero_grad(set_to_none=True) is PyTorch's default since 2.0; with set_to_none=False (the default
+            # of 1.x, which e.g. HF Trainer's model.zero_grad() then used) the zeroed gradients stay allocated
+            optimizer.zero_grad(set_to_none=keep_grads is False)
     n_params = sum(p.numel() for p in model.parameters())
     n_trainable = sum(p.numel() for p in model.parameters() if p.requires_grad) if training else 0
     vocab = spec.vocab_size
@@ -267,6 +271,10 @@ def trace_workload(w: Workload, profile: KernelProfile | None = None) -> Trace:
         for name, b in model.named_buffers():
             cat = Category.PARAMETER if name.endswith(("packed", "scales")) else Category.BUFFER
             rec.track(b, cat)
+        if optimizer is not None and keep_grads:
+            for p in params:
+                if p.grad is not None:
+                    rec.track(p.grad, Category.GRADIENT)
         if optimizer is not None:
             for state in optimizer.state.values():
                 for v in state.values():
