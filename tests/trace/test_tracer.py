@@ -325,3 +325,47 @@ def test_keep_zeroed_grads_holds_gradients_for_the_whole_step() -> None:
     assert r_freed.peak_phase == "backward"
     assert r_kept.peak_alloc_live.get(Category.GRADIENT, 0) >= grad_bytes
     assert r_kept.allocator.stats.peak_allocated > r_freed.allocator.stats.peak_allocated
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float16"])
+def test_math_attention_dropout_matches_the_cuda_composite_op_for_op(dtype: str) -> None:
+    """The math SDPA with dropout gpuplan traces on the CPU makes the same tensors (shape, dtype), in the
+    same order, as PyTorch's composite does on (fake) CUDA tensors, where its dropout is the fused kernel."""
+    import torch
+    from torch._subclasses.fake_tensor import FakeTensorMode
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    from gpuplan.trace.kernels import _math_sdpa_cuda_dropout
+
+    class Outputs(TorchDispatchMode):
+        def __init__(self) -> None:
+            super().__init__()
+            self.made: list[tuple[str, tuple[int, ...], str]] = []
+
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):  # type: ignore[no-untyped-def]
+            out = func(*args, **(kwargs or {}))
+            name = str(func)
+            if not name.startswith("prim.") and name not in ("aten.view.default", "aten.expand.default",
+                                                              "aten.transpose.int", "aten.detach.default",
+                                                              "aten._unsafe_view.default"):
+                for o in out if isinstance(out, (tuple, list)) else [out]:
+                    if isinstance(o, torch.Tensor):
+                        self.made.append((name, tuple(o.shape), str(o.dtype)))
+            return out
+
+    dt = getattr(torch, dtype)
+    with FakeTensorMode():
+        qc = torch.randn(2, 4, 16, 8, dtype=dt, device="cuda", requires_grad=True)
+        mc = torch.zeros(16, 16, dtype=dt, device="cuda")
+        cuda = Outputs()
+        with cuda:
+            torch.ops.aten._scaled_dot_product_attention_math(qc, qc, qc, mc, 0.1, False, None, scale=None)
+        q = torch.randn(2, 4, 16, 8, dtype=dt, requires_grad=True)
+        m = torch.zeros(16, 16, dtype=dt)
+        ours = Outputs()
+        with ours:
+            _math_sdpa_cuda_dropout(q, q, q, m, 0.1, False, None)
+    # the same tensors in the same order (op overloads may differ: a Python float multiplies via mul.Tensor)
+    assert [x[1:] for x in cuda.made] == [x[1:] for x in ours.made]
+    assert ("aten.native_dropout.default", (2, 4, 16, 16), "torch.bool") in ours.made
+    assert ("aten.native_dropout.default", (2, 4, 16, 16), "torch.bool") in cuda.made

@@ -19,6 +19,7 @@
 from __future__ import annotations
 
 import contextlib
+import math
 from typing import Any
 
 import torch
@@ -224,6 +225,32 @@ def _fused_dropout(func: Any, args: Any, kwargs: dict[str, Any]) -> torch.Tensor
     return torch.native_dropout(x, p, True)[0]
 
 
+def _math_sdpa_cuda_dropout(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, attn_mask: torch.Tensor | None,
+                            dropout_p: float, is_causal: bool, scale: float | None) -> torch.Tensor:
+    """``_scaled_dot_product_attention_math`` with attention dropout, op for op as it runs on CUDA tensors
+    (checked against its dispatch on fake CUDA tensors): the composite's ``at::dropout`` takes the fused
+    kernel there (a 1-byte mask), where on the CPU it would make a noise tensor of the scores' dtype.
+    Half inputs are computed in float32 on both devices; both outputs (the attention output and the
+    probabilities, unused) are cast back."""
+    origin = q.dtype
+    if origin in (torch.float16, torch.bfloat16):
+        q, k, v = q.float(), k.float(), v.float()
+    sf = math.sqrt(scale if scale is not None else 1.0 / math.sqrt(q.shape[-1]))
+    mask = attn_mask
+    if is_causal:
+        mask = torch.ones(q.shape[-2], k.shape[-2], dtype=torch.bool).tril()
+    if mask is not None and mask.dtype == torch.bool:
+        mask = torch.zeros((), dtype=q.dtype).masked_fill(mask.logical_not(), float("-inf"))
+    attn = torch.matmul(q * sf, k.transpose(-2, -1) * sf)
+    if mask is not None:
+        attn = attn + mask
+    attn = torch.ops.aten._safe_softmax(attn, -1)
+    attn = torch.native_dropout(attn, dropout_p, True)[0]
+    _probs = attn.to(origin)  # the composite's second output, made and dropped
+    del _probs
+    return torch.matmul(attn, v).to(origin)
+
+
 class _Reentered:
     """Enter a TorchFunctionMode for one recomputation (a mode object can be entered again)."""
 
@@ -292,6 +319,8 @@ class TargetKernels(TorchFunctionMode):
         self.backends_used.add(backend)
         if q.dim() != 4 or backend == "math":
             # (this mode is not active inside its own handler, so the math ops are traced as they run)
+            if dropout_p > 0.0 and torch.is_grad_enabled():
+                return _math_sdpa_cuda_dropout(q, k, v, attn_mask, dropout_p, is_causal, scale)
             return torch.ops.aten._scaled_dot_product_attention_math(
                 q, k, v, attn_mask, dropout_p, is_causal, None, scale=scale)[0]
         if backend == "flash":
