@@ -130,3 +130,22 @@ def test_help_in_chinese(capsys: pytest.CaptureFixture[str], monkeypatch: pytest
     with pytest.raises(SystemExit):
         main(["gpus", "--help", "--lang=en"])
     assert "List the GPU catalog" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(("argv", "zh", "en"), [
+    (["fit", "lenet5", "--mode", "bogus"], "参数 --mode：无效的选项值：'bogus'", "argument --mode: invalid choice: 'bogus'"),
+    (["fit"], "缺少必需的参数：model", "the following arguments are required: model"),
+    (["fit", "lenet5", "--grad-accum", "x"], "无效的 int 值：'x'", "invalid int value: 'x'"),
+])
+def test_argparse_usage_errors_are_translated(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+                                              argv: list[str], zh: str, en: str) -> None:
+    """argparse's own messages go through the catalog: Chinese with --lang zh, English otherwise; exit 2."""
+    for lang, needle in (("zh", zh), ("en", en)):
+        monkeypatch.setenv("GPUPLAN_LANG", lang)
+        with pytest.raises(SystemExit) as info:
+            main(argv)
+        err = capsys.readouterr().err
+        assert info.value.code == 2
+        assert needle in err, err
+        assert ("错误" in err) == (lang == "zh")
+    set_language("en")

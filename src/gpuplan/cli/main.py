@@ -15,7 +15,7 @@ from typing import Any
 
 from gpuplan import __version__
 from gpuplan.errors import GpuplanError
-from gpuplan.i18n import tr
+from gpuplan.i18n import msg, tr
 
 # Order = order in `gpuplan --help`.
 COMMAND_MODULES = [
@@ -31,6 +31,37 @@ COMMAND_MODULES = [
     "serve",
     "doctor",
 ]
+
+
+# argparse's own user-facing messages: Python's argparse passes these templates through its module-level
+# gettext hook (``argparse._``, ``argparse.ngettext``) when it reports a bad command line; the CLI routes
+# that hook through gpuplan's catalog, so `--lang zh` covers usage errors too (exit code 2 either way).
+_ARGPARSE_MESSAGES = (
+    msg("argument %(argument_name)s: %(message)s"),
+    msg("the following arguments are required: %s"),
+    msg("one of the arguments %s is required"),
+    msg("unrecognized arguments: %s"),
+    msg("not allowed with argument %s"),
+    msg("ignored explicit argument %r"),
+    msg("expected one argument"),
+    msg("expected at most one argument"),
+    msg("expected at least one argument"),
+    msg("expected %s argument"),
+    msg("expected %s arguments"),
+    msg("ambiguous option: %(option)s could match %(matches)s"),
+    msg("unexpected option string: %s"),
+    msg("invalid %(type)s value: %(value)r"),
+    msg("invalid choice: %(value)r (choose from %(choices)s)"),
+    msg("%(prog)s: error: %(message)s\n"),
+    msg("unknown parser %(parser_name)r (choices: %(choices)s)"),
+    msg("can't open '%(filename)s': %(error)s"),
+)
+
+
+def _install_argparse_catalog() -> None:
+    """Translate argparse's own messages with ``tr`` (English stays English)."""
+    argparse._ = tr  # type: ignore[attr-defined]
+    argparse.ngettext = lambda singular, plural, n: tr(singular if n == 1 else plural)  # type: ignore[attr-defined]
 
 
 class _Formatter(argparse.HelpFormatter):
@@ -85,6 +116,7 @@ def main(argv: list[str] | None = None) -> int:
         set_language(_lang_in(sys.argv[1:] if argv is None else argv))
     except ValueError:
         set_language(None)
+    _install_argparse_catalog()
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
