@@ -4,7 +4,8 @@
     python benchmarks/bench_report.py [--model resnet50] [--gpu "gtx 760,rtx 3060 12gb,a100 80gb"] [--batch 32]
 
 Measures (1) the command end to end in a fresh process (Python start, imports, tracing, HTML written),
-best of ``--repeat`` runs, without and with the advisor's section, and (2) in one warm process:
+best of ``--repeat`` runs: at --batch without and with the advisor's section, as typed without --batch
+(batch 1) and with --batch auto; and (2) in one warm process:
 build_report (without advice) and render_html separately.
 """
 
@@ -31,11 +32,15 @@ def main(argv: list[str] | None = None) -> int:
     base = [sys.executable, "-m", "gpuplan", "report", args.model, "--gpu", args.gpu, "--batch", args.batch,
             "-o", str(out)]
     print(f"command: gpuplan report {args.model} --gpu {args.gpu!r} --batch {args.batch} -o report.html")
-    for label, extra in (("without the advisor (--no-advice)", ["--no-advice"]), ("with the advisor", [])):
+    default = [sys.executable, "-m", "gpuplan", "report", args.model, "--gpu", args.gpu, "-o", str(out)]
+    cases = (("without the advisor (--no-advice)", [*base, "--no-advice"]), ("with the advisor", base),
+             ("as typed, no --batch (batch 1), with the advisor", default),
+             ("--batch auto, with the advisor", [*default, "--batch", "auto"]))
+    for label, cmd in cases:
         walls = []
         for _ in range(args.repeat):
             t0 = time.perf_counter()
-            subprocess.run(base + extra, check=True, capture_output=True, env={**os.environ, "GPUPLAN_LANG": "en"})
+            subprocess.run(cmd, check=True, capture_output=True, env={**os.environ, "GPUPLAN_LANG": "en"})
             walls.append(time.perf_counter() - t0)
         print(f"  end to end, fresh process, {label}: best {min(walls):.2f} s of {args.repeat} "
               f"({', '.join(f'{w:.2f}' for w in walls)}); report {out.stat().st_size / 1024:.0f} KiB")
