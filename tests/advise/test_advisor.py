@@ -85,6 +85,18 @@ def test_techniques_on_kepler_and_ampere() -> None:
     assert keys[0] == "amp-bf16" and "optimizer:adam8bit" in keys  # the fast one first
 
 
+def test_kept_zeroed_grads_offer_freeing_them_first() -> None:
+    """--keep-zeroed-grads: freeing gradients between steps (set_to_none=True) costs nothing, so it is tried
+    first; applying it drops only that setting."""
+    w = Workload("cifar_cnn", extra=(("foreach", False), ("set_to_none", False)))
+    gpu = get_gpu("GTX 760")
+    t = applicable_techniques(w, gpu, resolve_model(w), finetune=False, layout=lambda: model_layout(w))
+    assert t.singles[0].key == "zero-grad:set-to-none"
+    assert t.singles[0].apply(w).extra == (("foreach", False),)
+    keys, _ = _techniques(Workload("cifar_cnn"), "GTX 760")
+    assert "zero-grad:set-to-none" not in keys
+
+
 def test_inference_offers_16bit_and_quantized_weights() -> None:
     keys, _ = _techniques(Workload("mlp", mode=Mode.INFER), "RTX 3060 12GB")
     assert keys == ["fp16", "quant:int8", "quant:nf4"]

@@ -101,3 +101,10 @@ def test_snippet_runs_on_cpu(precision: Precision) -> None:
     moved = [not torch.equal(a, b.detach()) for a, b in zip(initial, model.parameters(), strict=True)]
     assert all(moved)
     assert scope["step"] == 5
+
+
+def test_snippet_zero_grad_follows_the_plan() -> None:
+    kept = snippet(Workload("cifar_cnn", batch=8, extra=(("set_to_none", False),)))
+    assert "zero_grad(set_to_none=False)" in kept and "set_to_none=True" not in kept
+    freed = snippet(Workload("cifar_cnn", batch=8))
+    assert "zero_grad(set_to_none=True)" in freed and "set_to_none=False" not in freed

@@ -106,6 +106,21 @@ def _checkpointing(spec: ModelSpec) -> Technique:
                      Risk.NONE, False, frozenset({_ACT}))
 
 
+def keeps_zeroed_grads(w: Workload) -> bool:
+    """The workload zeroes gradients in place (``zero_grad(set_to_none=False)``, ``--keep-zeroed-grads``)."""
+    return dict(w.extra).get("set_to_none", True) is False
+
+
+def _free_grads(w: Workload) -> Technique:
+    extra = tuple((k, v) for k, v in w.extra if k != "set_to_none")
+    return Technique("zero-grad:set-to-none", frozenset({"grads"}), 5, (("extra", extra),),
+                     Note.of("free gradients between steps: optimizer.zero_grad(set_to_none=True)"),
+                     Note.of("PyTorch's default since 2.0: gradients are freed after each optimizer step instead of "
+                             "zeroed in place, so they take no memory in the next forward pass; results are "
+                             "identical"),
+                     Risk.NONE, False, frozenset({_GRAD}))
+
+
 def _optimizers(w: Workload, gpu: GPU, spec: ModelSpec, skipped: list[Skipped]) -> list[Technique]:
     if w.optimizer not in (OptimizerKind.ADAM, OptimizerKind.ADAMW, OptimizerKind.SGD_MOMENTUM):
         skipped.append(Skipped("optimizer", Note.of("the optimizer ({opt}) already keeps little or no state",
@@ -308,7 +323,7 @@ def _search_order(singles: list[Technique], spec: ModelSpec) -> list[Technique]:
     opts = [t for t in singles if "optimizer" in t.groups]
 
     def rank(t: Technique) -> int:
-        if t.fast:
+        if t.fast or t.key == "zero-grad:set-to-none":  # free memory at no cost: first
             return 0
         if t.key.startswith("quant:"):
             return 1
@@ -342,6 +357,8 @@ def applicable_techniques(w: Workload, gpu: GPU, spec: ModelSpec, *, finetune: b
     train = w.mode is Mode.TRAIN
     base_precision = w.precision in (Precision.FP32, Precision.TF32)
     if train:
+        if keeps_zeroed_grads(w):
+            singles.append(_free_grads(w))
         if base_precision:
             singles.append(_amp(gpu))
         else:

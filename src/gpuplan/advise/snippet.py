@@ -223,7 +223,9 @@ def snippet(w: Workload, *, finetune: bool = False, device: str = "cuda", model_
                                     ["    if (step + 1) % ACCUM == 0:"], ind)
         else:
             loss_expr, gate, upd = fwd, [], "    "
-        body += ["", "model.train()", "optimizer.zero_grad(set_to_none=True)",
+        # zero_grad as the plan traced it (set_to_none=False only when the workload keeps zeroed gradients)
+        zero = f"optimizer.zero_grad(set_to_none={dict(w.extra).get('set_to_none', True) is not False})"
+        body += ["", "model.train()", zero,
                  f"for {'step, batch in enumerate(loader)' if accum > 1 else 'batch in loader'}:"]
         body += ["    " + m for m in move]
         if amp_dtype:
@@ -232,9 +234,9 @@ def snippet(w: Workload, *, finetune: bool = False, device: str = "cuda", model_
             body.append(f"    loss = {loss_expr}")
         if amp_dtype == "float16":
             body += ["    scaler.scale(loss).backward()", *gate, f"{upd}scaler.step(optimizer)", f"{upd}scaler.update()",
-                     f"{upd}optimizer.zero_grad(set_to_none=True)"]
+                     f"{upd}{zero}"]
         else:
-            body += ["    loss.backward()", *gate, f"{upd}optimizer.step()", f"{upd}optimizer.zero_grad(set_to_none=True)"]
+            body += ["    loss.backward()", *gate, f"{upd}optimizer.step()", f"{upd}{zero}"]
     else:
         body += ["", "model.eval()", "with torch.inference_mode():", "    for batch in loader:"]
         body += [ind + m for m in move]
