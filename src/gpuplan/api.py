@@ -51,6 +51,7 @@ class FitResult:
     trace_seconds: float = 0.0
     prompt_len: int | None = None  # --mode generate: prompt tokens per sequence
     new_tokens: int | None = None  # --mode generate: generated tokens per sequence
+    zero_grad_set_to_none: bool | None = None  # training: gradients freed between steps (False: --keep-zeroed-grads)
 
 
 def kernel_profile_for(gpu: GPU) -> KernelProfile:
@@ -164,6 +165,8 @@ def fit_result(trace: Trace, gpu: GPU, workload: Workload, memory: MemoryResult,
         trace_seconds=trace.trace_seconds,
         prompt_len=getattr(trace, "prompt_len", None),
         new_tokens=getattr(trace, "new_tokens", None),
+        zero_grad_set_to_none=(dict(workload.extra).get("set_to_none", True) is not False
+                               if workload.mode is Mode.TRAIN else None),
     )
 
 

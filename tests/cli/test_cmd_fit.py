@@ -98,5 +98,6 @@ def test_keep_zeroed_grads_puts_gradients_in_the_peak(capsys: pytest.CaptureFixt
     _, out, _ = run(capsys, *argv)
     _, kept_out, _ = run(capsys, *argv, "--keep-zeroed-grads")
     default, kept = json.loads(out)["memory"], json.loads(kept_out)["memory"]
+    assert json.loads(out)["zero_grad_set_to_none"] is True and json.loads(kept_out)["zero_grad_set_to_none"] is False
     assert kept["breakdown"].get("gradients", 0) > default["breakdown"].get("gradients", 0)
     assert kept["peak_allocated_bytes"] > default["peak_allocated_bytes"]
