@@ -165,8 +165,7 @@ def fit_result(trace: Trace, gpu: GPU, workload: Workload, memory: MemoryResult,
         trace_seconds=trace.trace_seconds,
         prompt_len=getattr(trace, "prompt_len", None),
         new_tokens=getattr(trace, "new_tokens", None),
-        zero_grad_set_to_none=(dict(workload.extra).get("set_to_none", True) is not False
-                               if workload.mode is Mode.TRAIN else None),
+        zero_grad_set_to_none=workload.zero_grad_set_to_none if workload.mode is Mode.TRAIN else None,
     )
 
 

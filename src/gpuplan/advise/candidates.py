@@ -106,14 +106,9 @@ def _checkpointing(spec: ModelSpec) -> Technique:
                      Risk.NONE, False, frozenset({_ACT}))
 
 
-def keeps_zeroed_grads(w: Workload) -> bool:
-    """The workload zeroes gradients in place (``zero_grad(set_to_none=False)``, ``--keep-zeroed-grads``)."""
-    return dict(w.extra).get("set_to_none", True) is False
-
-
 def _free_grads(w: Workload) -> Technique:
-    extra = tuple((k, v) for k, v in w.extra if k != "set_to_none")
-    return Technique("zero-grad:set-to-none", frozenset({"grads"}), 5, (("extra", extra),),
+    return Technique("zero-grad:set-to-none", frozenset({"grads"}), 5,
+                     (("extra", w.with_zero_grad_set_to_none().extra),),
                      Note.of("free gradients between steps: optimizer.zero_grad(set_to_none=True)"),
                      Note.of("PyTorch's default since 2.0: gradients are freed after each optimizer step instead of "
                              "zeroed in place, so they take no memory in the next forward pass; results are "
@@ -357,7 +352,7 @@ def applicable_techniques(w: Workload, gpu: GPU, spec: ModelSpec, *, finetune: b
     train = w.mode is Mode.TRAIN
     base_precision = w.precision in (Precision.FP32, Precision.TF32)
     if train:
-        if keeps_zeroed_grads(w):
+        if not w.zero_grad_set_to_none:
             singles.append(_free_grads(w))
         if base_precision:
             singles.append(_amp(gpu))

@@ -224,7 +224,7 @@ def snippet(w: Workload, *, finetune: bool = False, device: str = "cuda", model_
         else:
             loss_expr, gate, upd = fwd, [], "    "
         # zero_grad as the plan traced it (set_to_none=False only when the workload keeps zeroed gradients)
-        zero = f"optimizer.zero_grad(set_to_none={dict(w.extra).get('set_to_none', True) is not False})"
+        zero = f"optimizer.zero_grad(set_to_none={w.zero_grad_set_to_none})"
         body += ["", "model.train()", zero,
                  f"for {'step, batch in enumerate(loader)' if accum > 1 else 'batch in loader'}:"]
         body += ["    " + m for m in move]

@@ -231,7 +231,7 @@ def trace_workload(w: Workload, profile: KernelProfile | None = None) -> Trace:
     kernels = TargetKernels(profile, rec)
     fake = FakeTensorMode(allow_non_fake_inputs=True)  # host constants made at build time (HostConstants)
     model = build_model(spec, w, fake)
-    keep_grads = training and dict(w.extra).get("set_to_none", True) is False  # zero_grad(set_to_none=False)
+    keep_grads = training and not w.zero_grad_set_to_none  # zero_grad(set_to_none=False)
     with fake:
         if w.checkpointing and training:
             techniques.enable_checkpointing(model, kernels.recompute_contexts)

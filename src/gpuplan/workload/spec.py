@@ -85,3 +85,13 @@ class Workload:
     @property
     def effective_batch(self) -> int:
         return self.batch * self.grad_accum
+
+    @property
+    def zero_grad_set_to_none(self) -> bool:
+        """How the training loop clears gradients: ``zero_grad(set_to_none=True)`` (freed, PyTorch 2.x's
+        default) unless ``extra`` has ``("set_to_none", False)`` (zeroed in place, ``--keep-zeroed-grads``)."""
+        return dict(self.extra).get("set_to_none", True) is not False
+
+    def with_zero_grad_set_to_none(self) -> Workload:
+        """This workload with gradients freed between steps (the ``set_to_none`` setting removed)."""
+        return replace(self, extra=tuple((k, v) for k, v in self.extra if k != "set_to_none"))
