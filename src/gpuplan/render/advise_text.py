@@ -22,12 +22,14 @@ def note_text(n: Note | str) -> str:
 
 
 
-def _change_keys(p: Plan) -> str:
+def plan_keys(p: Plan) -> str:
+    """A plan's changes as short keys ("amp-fp16, checkpointing"), or "as given"."""
     keys = [c.key for c in p.changes if c.key not in ("grad-accum", "batch")]
     return ", ".join(keys) if keys else tr("as given")
 
 
-def _batch(p: Plan) -> str:
+def plan_batch(p: Plan) -> str:
+    """"16 × 4 = 64" with accumulation, else the batch."""
     if p.grad_accum > 1:
         return f"{p.micro_batch} × {p.grad_accum} = {p.effective_batch}"
     return str(p.micro_batch)
@@ -38,20 +40,28 @@ def risk_word(r: Risk) -> str:
             Risk.TASK: tr("changes the task")}[r]
 
 
+def plan_columns() -> list[tuple[str, str]]:
+    """Headers (translated) and alignment of the plans table, shared by the terminal, HTML and Markdown."""
+    return [(tr("#"), "right"), (tr("changes"), "left"), (tr("batch"), "right"), (tr("memory / usable"), "right"),
+            (tr("step"), "right"), (tr("samples/s"), "right"), (tr("risk"), "left")]
+
+
+def plan_cells(p: Plan) -> list[str]:
+    """One row of the plans table as plain text (callers escape for their markup)."""
+    tm = p.time
+    sps = tm.samples_per_second if tm is not None else None
+    return [str(p.rank), plan_keys(p), plan_batch(p),
+            f"{fmt_bytes(p.memory.device_total_bytes)} / {fmt_bytes(p.memory.capacity_bytes)}",
+            fmt_seconds(tm.step_seconds if tm is not None else None), "N/A" if sps is None else f"{sps:,.1f}",
+            risk_word(p.risk)]
+
+
 def print_plans_table(advice: Advice, console: Console) -> None:
     t = Table(show_edge=False, box=None, pad_edge=False, title_justify="left")
-    for col, just in ((tr("#"), "right"), (tr("changes"), "left"), (tr("batch"), "right"),
-                      (tr("memory / usable"), "right"), (tr("step"), "right"), (tr("samples/s"), "right"),
-                      (tr("risk"), "left")):
+    for col, just in plan_columns():
         t.add_column(col, justify=just)  # type: ignore[arg-type]
     for p in advice.plans:
-        m = p.memory
-        tm = p.time
-        sps = tm.samples_per_second if tm is not None else None
-        t.add_row(str(p.rank), escape(_change_keys(p)), _batch(p),
-                  f"{fmt_bytes(m.device_total_bytes)} / {fmt_bytes(m.capacity_bytes)}",
-                  fmt_seconds(tm.step_seconds if tm is not None else None), "N/A" if sps is None else f"{sps:,.1f}",
-                  risk_word(p.risk))
+        t.add_row(*(escape(c) for c in plan_cells(p)))
     console.print(t)
 
 
@@ -61,7 +71,7 @@ def _print_change(c: Change, console: Console, indent: str) -> None:
 
 
 def print_plan_details(p: Plan, console: Console) -> None:
-    what = tr("plan {n}: {changes}", n=p.rank, changes=_change_keys(p))
+    what = tr("plan {n}: {changes}", n=p.rank, changes=plan_keys(p))
     console.print(f"[bold]{escape(what)}[/]" + ("" if p.verified else f" [dim]({escape(tr('interpolated from traces at two batch sizes'))})[/]"))
     if not p.changes:
         console.print("  - " + escape(tr("nothing to change: the workload fits as given")))

@@ -18,7 +18,7 @@ from gpuplan.api import FitResult
 from gpuplan.i18n import current_language, msg, tr
 from gpuplan.memory.batch import MAX_BATCH
 from gpuplan.render import charts
-from gpuplan.render.advise_text import risk_word
+from gpuplan.render.advise_text import plan_cells, plan_columns, plan_keys
 from gpuplan.render.console import fmt_bytes, fmt_seconds
 from gpuplan.render.jsonout import to_jsonable
 from gpuplan.render.labels import bound_label, bound_phrase, category_label
@@ -315,16 +315,6 @@ def _note(n: Any) -> str:
     return note_text(n)
 
 
-def plan_keys(p: Any) -> str:
-    """A plan's changes as short keys ("amp-fp16, checkpointing"), or "as given"."""
-    keys = [c.key for c in p.changes if c.key not in ("grad-accum", "batch")]
-    return ", ".join(keys) if keys else tr("as given")
-
-
-def plan_batch(p: Any) -> str:
-    return f"{p.micro_batch} × {p.grad_accum} = {p.effective_batch}" if p.grad_accum > 1 else str(p.micro_batch)
-
-
 def render_advice(advice: Any) -> str:
     """The advisor's plans (table, what each changes), plan 1's PyTorch code, and what was not tried."""
     head = tr("{model} · {mode} on {gpu} ({mem})", model=advice.model, mode=tr(advice.mode), gpu=advice.gpu.name,
@@ -333,17 +323,10 @@ def render_advice(advice: Any) -> str:
         head += " · " + tr("target effective batch {b}", b=advice.target_batch)
     out = [f"<p>{escape(head)}</p>"]
     if advice.plans:
-        rows = []
-        for p in advice.plans:
-            t = p.time
-            sps = t.samples_per_second if t is not None else None
-            rows.append([str(p.rank), plan_keys(p), plan_batch(p),
-                         f"{fmt_bytes(p.memory.device_total_bytes)} / {fmt_bytes(p.memory.capacity_bytes)}",
-                         fmt_seconds(t.step_seconds if t is not None else None),
-                         "N/A" if sps is None else f"{sps:,.1f}", risk_word(p.risk)])
+        cols = plan_columns()
         out.append("<p>" + escape(tr("Plans that fit, fastest first (each one traced and re-predicted):")) + "</p>")
-        out.append(_table([tr("#"), tr("changes"), tr("batch"), tr("memory / usable"), tr("step"), tr("samples/s"),
-                           tr("risk")], rows, left=frozenset({1, 6})))
+        out.append(_table([c for c, _ in cols], [plan_cells(p) for p in advice.plans],
+                          left=frozenset(i for i, (_, just) in enumerate(cols) if just == "left")))
         for p in advice.plans:
             title = tr("plan {n}: {changes}", n=p.rank, changes=plan_keys(p))
             if not p.verified:

@@ -9,11 +9,11 @@ from __future__ import annotations
 from typing import Any
 
 from gpuplan.i18n import tr
-from gpuplan.render.advise_text import risk_word
+from gpuplan.render.advise_text import plan_cells, plan_columns
 from gpuplan.render.console import fmt_bytes, fmt_seconds
 from gpuplan.render.labels import bound_phrase, category_label, op_class_label
 from gpuplan.report.data import Availability, Comparison, ReportData
-from gpuplan.report.html import merged_assumptions, plan_batch, plan_keys
+from gpuplan.report.html import merged_assumptions
 from gpuplan.report.text import (
     BREAKDOWN_ORDER,
     gib_note,
@@ -58,15 +58,9 @@ def _advice_lines(advice: Any) -> list[str]:
 
     lines = []
     if advice.plans:
-        rows = []
-        for p in advice.plans:
-            t = p.time
-            sps = t.samples_per_second if t is not None else None
-            rows.append([str(p.rank), plan_keys(p), plan_batch(p),
-                         f"{fmt_bytes(p.memory.device_total_bytes)} / {fmt_bytes(p.memory.capacity_bytes)}",
-                         fmt_seconds(t.step_seconds if t is not None else None), _num(sps, 1), risk_word(p.risk)])
-        lines += _table([tr("#"), tr("changes"), tr("batch"), tr("memory / usable"), tr("step"), tr("samples/s"),
-                         tr("risk")], rows, right={0, 2, 3, 4, 5})
+        cols = plan_columns()
+        lines += _table([c for c, _ in cols], [plan_cells(p) for p in advice.plans],
+                        right={i for i, (_, just) in enumerate(cols) if just == "right"})
         changes = advice.plans[0].changes
         lines += [""] + ([f"- {note_text(c.summary)} — {note_text(c.effect)}" for c in changes]
                          or ["- " + tr("nothing to change: the workload fits as given")])
