@@ -11,6 +11,7 @@ the same sections, so the report and the page show the same thing. The report's 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from html import escape
 from typing import Any
 
@@ -230,14 +231,16 @@ def _unavailable(status: Availability) -> str:
     return f'<p class="na">{escape(tr("Not available: {reason}.", reason=tr(status.reason or "")))}</p>'
 
 
+def _optional_section(section_id: str, title: str, status: Availability, content: Any,
+                      render: Callable[[Any], str]) -> str:
+    """A section whose content may be unavailable (not requested, not in this build): then the reason."""
+    body = _unavailable(status) if not status.available or content is None else render(content)
+    return f'<section id="{section_id}"><h2>{escape(title)}</h2>{body}</section>'
+
+
 def comparison_section(data: ReportData) -> str:
-    out = [f'<section id="comparison"><h2>{escape(tr("GPU comparison"))}</h2>']
-    if not data.comparison_status.available or data.comparison is None:
-        out.append(_unavailable(data.comparison_status))
-    else:
-        out.append(render_comparison(data.comparison))
-    out.append("</section>")
-    return "".join(out)
+    return _optional_section("comparison", tr("GPU comparison"), data.comparison_status, data.comparison,
+                             render_comparison)
 
 
 def comparison_charts(c: Comparison) -> dict[str, str]:
@@ -300,13 +303,7 @@ def render_comparison(c: Comparison) -> str:
 
 
 def advice_section(data: ReportData) -> str:
-    out = [f'<section id="advice"><h2>{escape(tr("Advice"))}</h2>']
-    if not data.advice_status.available or data.advice is None:
-        out.append(_unavailable(data.advice_status))
-    else:
-        out.append(render_advice(data.advice))
-    out.append("</section>")
-    return "".join(out)
+    return _optional_section("advice", tr("Advice"), data.advice_status, data.advice, render_advice)
 
 
 def _note(n: Any) -> str:
