@@ -87,13 +87,7 @@ def largest_fitting_batch(fits: Callable[[int], bool], start: int = 1, cap: int 
         while hi <= cap and fits(hi):
             lo, hi = hi, hi * 2
         hi = min(hi, cap + 1)
-    while hi - lo > 1:
-        mid = (lo + hi) // 2
-        if fits(mid):
-            lo = mid
-        else:
-            hi = mid
-    return lo
+    return _bisect(fits, lo, hi)
 
 
 class BatchFitSearch:
@@ -182,6 +176,11 @@ def _last_true(pred: Callable[[int], bool], lo: int, hi: int, guess: int) -> int
                     lo = hi - step
                     break
                 hi, step = hi - step, step * 2
+    return _bisect(pred, lo, hi)
+
+
+def _bisect(pred: Callable[[int], bool], lo: int, hi: int) -> int:
+    """Last b in [lo, hi) with pred(b), given pred(lo) (or lo a sentinel) and not pred(hi), pred monotone."""
     while hi - lo > 1:
         mid = (lo + hi) // 2
         if pred(mid):
