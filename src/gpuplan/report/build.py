@@ -258,14 +258,13 @@ def build_report(workload: Workload, gpus: list[GPU], *, auto_batch: bool = Fals
 def _build(workload: Workload, gpus: list[GPU], *, auto_batch: bool, context_bytes: int | None, detail: int,
            sweep_points: int, with_comparison: bool, advising: bool, currency: str, sink: ProgressSink,
            now: datetime | None, start: float, pool: TracePool | None) -> ReportData:
-    with_advice = advising
     advice_job: Future[tuple[Any, Availability]] | None = None
     if pool is not None:
         runner = ThreadPoolExecutor(max_workers=1, thread_name_prefix="gpuplan-advice")
         advice_job = runner.submit(_advice, workload, gpus[0], auto_batch=auto_batch, context_bytes=context_bytes,
                                    sink=sink, pool=pool)
         runner.shutdown(wait=False)
-    sink.add_total(len(gpus) + min(detail, len(gpus)) + (1 if with_advice else 0))
+    sink.add_total(len(gpus) + min(detail, len(gpus)) + (1 if advising else 0))
     shared = SharedTraces(kernel_profile_for(g) for g in gpus)
     shared.on_trace = lambda w: sink.describe(tr("tracing {model} at batch {batch}", model=w.model, batch=w.batch))
     fits: list[FitResult]
@@ -299,7 +298,7 @@ def _build(workload: Workload, gpus: list[GPU], *, auto_batch: bool, context_byt
                                      else (None, Availability(False, msg("not requested"))))
     if advice_job is not None:
         advice, advice_status = advice_job.result()
-    elif with_advice:
+    elif advising:
         advice, advice_status = _advice(workload, gpus[0], auto_batch=auto_batch, context_bytes=context_bytes,
                                         sink=sink)
     else:
