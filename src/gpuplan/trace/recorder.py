@@ -162,7 +162,7 @@ class Recorder(TorchDispatchMode):
         # In-place foreach ops (the optimizer's step) return nothing and allocate nothing: their effect on
         # fake tensors is nil, so they are recorded without running them (FakeTensor's per-tensor handling
         # of 100+ element lists was a quarter of a training trace).
-        out = None if _is_inplace_foreach(func, name) and _all_fake(args[0]) else func(*args, **kwargs)
+        out = None if no_effect_on_fakes(func, name, args) else func(*args, **kwargs)
         outs = [t for t in tree_flatten(out)[0] if isinstance(t, torch.Tensor)]
         ins = [t for t in tree_flatten((args, kwargs))[0] if isinstance(t, torch.Tensor)]
         host_out = name in _HOST_SCALAR_FACTORIES and all(t.dim() == 0 for t in outs)
@@ -191,28 +191,28 @@ class Recorder(TorchDispatchMode):
         return out
 
 
-def _is_inplace_foreach(func: Any, name: str) -> bool:
-    """``aten._foreach_*_`` overloads that mutate their first list in place and return nothing."""
+def no_effect_on_fakes(func: Any, name: str, args: Any) -> bool:
+    """An in-place ``aten._foreach_*_`` op (it mutates its first list and returns nothing) on value-less fake
+    tensors: running it changes nothing a trace can see, so it is skipped. Real tensors and fake tensors that
+    carry a known value (e.g. the optimizer's step counters, which the next step reads with ``.item()``)
+    are updated for real."""
     if not name.startswith("aten._foreach_"):
         return False
     schema = func._schema
-    return not schema.returns and bool(schema.arguments) and schema.arguments[0].alias_info is not None
+    if schema.returns or not schema.arguments or schema.arguments[0].alias_info is None:
+        return False
+    first = args[0] if args else None
+    return isinstance(first, (list, tuple)) and all(
+        isinstance(t, FakeTensor) and t.constant is None for t in first)
 
 
 class SkipInplaceForeach(TorchDispatchMode):
     """In-place foreach ops on fake tensors do nothing (the optimizer's warm-up step, outside the recorder)."""
 
     def __torch_dispatch__(self, func: Any, types: Any, args: Any = (), kwargs: Any = None) -> Any:
-        if _is_inplace_foreach(func, str(func)) and _all_fake(args[0]):
+        if no_effect_on_fakes(func, str(func), args):
             return None
         return func(*args, **(kwargs or {}))
-
-
-def _all_fake(tensors: Any) -> bool:
-    """True for a list of value-less fake tensors only: real tensors and fake tensors that carry a known
-    value (e.g. the optimizer's step counters, which the next step reads with ``.item()``) are updated."""
-    return isinstance(tensors, (list, tuple)) and all(
-        isinstance(t, FakeTensor) and t.constant is None for t in tensors)
 
 
 def _tensor_bytes(t: torch.Tensor) -> int:
