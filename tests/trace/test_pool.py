@@ -103,3 +103,12 @@ def test_start_is_refused_once_this_process_ran_backward() -> None:
     note_backward()  # idempotent: the test process has traced training steps anyway
     assert backward_ran()
     assert TracePool.start(2) is None
+
+
+@pytest.mark.parametrize("value", ["abc", "-1", "2.5"])
+def test_bad_workers_setting_is_a_usage_error(monkeypatch: pytest.MonkeyPatch, value: str) -> None:
+    from gpuplan.errors import UsageError
+
+    monkeypatch.setenv("GPUPLAN_WORKERS", value)
+    with pytest.raises(UsageError, match="GPUPLAN_WORKERS"):
+        TracePool.start()

@@ -138,7 +138,13 @@ class TracePool:
         fork usable workers (backward already ran here, no ``fork``, one core, or ``GPUPLAN_WORKERS=0``).
         A tiny forward pass is traced here first (``_warm_up``), so the workers start warm."""
         env = os.environ.get("GPUPLAN_WORKERS")
-        if workers is None and env is not None and env.strip().isdigit():
+        if workers is None and env is not None and env.strip():
+            if not env.strip().isdigit():
+                from gpuplan.errors import UsageError
+                from gpuplan.i18n import msg
+
+                raise UsageError(msg("GPUPLAN_WORKERS={value}: expected a whole number of trace worker processes "
+                                     "(0 traces in this process).", value=repr(env)))
             workers = int(env)
         n = _usable_cores() if workers is None else workers
         if n < 2 if workers is None else n < 1:
