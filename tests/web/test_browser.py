@@ -70,12 +70,22 @@ def shots(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
+def set_viewport(drv: Any, width: int, height: int) -> None:
+    """Emulate a viewport of exactly ``width`` CSS pixels (Chromium will not make a window narrower than
+    500 px, so a phone width needs DevTools' device-metrics override)."""
+    drv.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
+                        {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": False})
+
+
 def screenshot(drv: Any, path: Path) -> Path:
-    """The whole page: the window grows to the document's height first."""
+    """The whole page at the current viewport width: the viewport grows to the document's height first."""
     height = int(drv.execute_script("return document.documentElement.scrollHeight"))
-    width = int(drv.execute_script("return window.outerWidth"))
-    drv.set_window_size(width, min(max(height + 120, 600), 8000))
-    drv.save_screenshot(str(path))
+    width = int(drv.execute_script("return window.innerWidth"))
+    set_viewport(drv, width, min(max(height, 600), 8000))
+    try:
+        drv.save_screenshot(str(path))
+    finally:
+        drv.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
     assert path.stat().st_size > 10_000
     return path
 
@@ -190,9 +200,11 @@ def report_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.mark.parametrize("width", [1280, 420])
 def test_the_html_report_renders_offline(driver: Any, report_file: Path, shots: Path, width: int) -> None:
-    driver.set_window_size(width, 900)
+    driver.set_window_size(max(width, 1280), 900)
+    set_viewport(driver, width, 900)
     driver.get_log("browser")
     driver.get(report_file.as_uri())
+    assert driver.execute_script("return window.innerWidth") == width
     boxes = chart_boxes(driver, "main")
     assert len(boxes) == 3 * 4 + 2  # 4 per GPU + throughput vs purchase and cloud price
     assert all(b["w"] > 100 and b["h"] > 40 for b in boxes), boxes
