@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 
@@ -88,4 +89,21 @@ def test_bad_input_is_a_clear_error(capsys: pytest.CaptureFixture[str], argv: li
     code, out, err = run(capsys, *argv)
     assert code == 2
     assert needle in err
+    assert "Traceback" not in err and out == ""
+
+
+def test_untraceable_model_is_reported_as_fit_reports_it(capsys: pytest.CaptureFixture[str], tmp_path: Any) -> None:
+    """A model whose forward reads a tensor's value cannot be traced: advise says so as fit does (which
+    module, why, the hint), with fit's exit code, never a traceback."""
+    (tmp_path / "m.py").write_text(
+        "from torch import nn\n\n"
+        "class M(nn.Module):\n"
+        "    def __init__(self):\n        super().__init__()\n        self.l = nn.Linear(8, 8)\n"
+        "    def forward(self, x):\n        return self.l(x) if x.sum().item() > 0 else x\n\n"
+        "def make():\n    return M()\n")
+    model = f"{tmp_path / 'm.py'}:make"
+    fit_code, _, fit_err = run(capsys, "fit", model, "--input", "8", "--gpu", "gtx 760", "--batch", "8")
+    code, out, err = run(capsys, "advise", model, "--input", "8", "--gpu", "gtx 760", "--target-batch", "8")
+    assert code == fit_code != 0
+    assert err == fit_err and "Tracing the forward pass" in err and "fake tensors" in err
     assert "Traceback" not in err and out == ""

@@ -161,6 +161,7 @@ class _Outcome:
     trace_at_1: Trace | None = None
     base_trace: Trace | None = None  # any trace of this candidate (persistent-state bytes)
     error: str | None = None
+    exception: GpuplanError | None = None  # the error itself (class, hint), for the workload as given
     verified: bool = False
     caveats: list[Note] = field(default_factory=list)
     files: dict[str, str] = field(default_factory=dict)  # engine files (CPU offload: ds_config.json, ...)
@@ -307,6 +308,7 @@ class _Search:
             self._evaluate(out, w0, wa)
         except GpuplanError as e:
             out.error = e.message
+            out.exception = e
             out.fits = False
         self.outcomes.append(out)
         return out
@@ -710,8 +712,9 @@ def _advise(workload: Workload, gpu: GPU, *, spec: ModelSpec, is_ft: bool, ft_as
     if progress:
         progress(msg("the workload as given"))
     baseline = search.evaluate((), learn=True)
-    if baseline.error is not None:
-        raise UsageError(msg("the workload as given cannot be traced: {error}", error=baseline.error))
+    if baseline.exception is not None:
+        # as `gpuplan fit` reports it: the tracer's own error (which module/op, why, its hint and exit code)
+        raise baseline.exception
     # target met in one micro-step as given: techniques that only trade speed for memory cannot help, and
     # the others are traced without accumulation first
     roomy = target is not None and baseline.fits and baseline.accum == 1
