@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import gc
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import pytest
 
 from gpuplan.catalog import get_gpu
+from gpuplan.memory.allocator import OutOfMemory
 from gpuplan.memory.batch import BatchScaler, largest_fitting_batch
-from gpuplan.memory.predict import predict_memory
+from gpuplan.memory.predict import ReplayMemo, predict_memory, replay
 from gpuplan.trace import trace_workload
 from gpuplan.trace.records import Trace
 from gpuplan.workload.spec import Mode, Workload
@@ -216,3 +218,40 @@ def test_batch_fit_search_zero_when_batch_one_does_not_fit() -> None:
 
     scaler = BatchScaler(trace_workload, Workload("mlp", batch=1))
     assert BatchFitSearch(scaler).largest(get_gpu("GTX 760"), limit=1024) == 0
+
+
+@pytest.mark.parametrize("limit_mib", [None, 8, 22, 24, 1024])  # lenet5 at 64: 21.1 MiB allocated, 24 reserved
+def test_replay_memo_answers_as_replay(lenet_trace: Trace, limit_mib: int | None) -> None:
+    """A memo's answer to every question (fits under a limit or not, and the allocator's peaks) is the one a
+    fresh replay gives, whichever question was asked first."""
+    gpu = get_gpu("GTX 760")
+    limit = None if limit_mib is None else limit_mib * 2**20
+
+    def answer(fn: Callable[..., Any]) -> tuple[int, int] | str:
+        try:
+            st = fn(lenet_trace, gpu, limit=limit).allocator.stats
+        except OutOfMemory:
+            return "out of memory"
+        return st.peak_allocated, st.peak_reserved
+
+    expected = answer(replay)
+    free_first = ReplayMemo()
+    free_first(lenet_trace, gpu)
+    limited_first = ReplayMemo()
+    assert answer(free_first) == answer(limited_first) == expected
+    assert answer(limited_first) == expected
+
+
+def test_replay_memo_replays_each_question_once(lenet_trace: Trace) -> None:
+    gpu = get_gpu("GTX 760")
+    memo = ReplayMemo()
+    free = memo(lenet_trace, gpu)
+    peak = free.allocator.stats.peak_reserved
+    assert memo(lenet_trace, gpu) is free
+    assert memo(lenet_trace, gpu, limit=peak) is free  # the limit is never met: the same run
+    with pytest.raises(OutOfMemory):  # below the peak of live memory: no run fits
+        memo(lenet_trace, gpu, limit=free.allocator.stats.peak_allocated - 1)
+    assert memo.replays == 1
+    m = predict_memory(lenet_trace, gpu, replay_fn=memo, with_timeline=False)
+    assert m == predict_memory(lenet_trace, gpu, with_timeline=False)
+    assert memo.replays == 1

@@ -53,7 +53,7 @@ from gpuplan.errors import GpuplanError, UsageError
 from gpuplan.i18n import msg, msg_join
 from gpuplan.memory.batch import MAX_BATCH, BatchFitSearch, BatchScaler
 from gpuplan.memory.context import context_for, usable_capacity
-from gpuplan.memory.predict import MemoryResult, fits_on, predict_memory
+from gpuplan.memory.predict import MemoryResult, ReplayMemo, fits_on, predict_memory
 from gpuplan.timing import TimeResult, predict_time
 from gpuplan.timing.model import with_grad_accumulation
 from gpuplan.trace import KernelProfile, Trace, trace_workload
@@ -216,6 +216,7 @@ class _Search:
         self.context_bytes = context_bytes
         self.pool = pool
         self.traces = _Traces(kernel_profile_for(gpu), pool)
+        self.replays = ReplayMemo()
         self.capacity = usable_capacity(gpu)
         self.context = context_for(gpu).context_bytes if context_bytes is None else context_bytes
         # with a target batch above 1, candidates are traced with accumulation first (most need it); the
@@ -232,14 +233,15 @@ class _Search:
         """Largest micro-batch that fits (memory engine on batch-interpolated traces)."""
         if self.capacity is None:
             return cap
-        return BatchFitSearch(scaler).largest(self.gpu, max(0, self.capacity - self.context), cap=cap)
+        return BatchFitSearch(scaler, self.replays).largest(self.gpu, max(0, self.capacity - self.context), cap=cap)
 
-    # memory/time engines on one trace
+    # memory/time engines on one trace (the memory questions share allocator replays: self.replays)
     def _fits(self, t: Trace) -> bool:
-        return bool(fits_on(t, self.gpu, context_bytes=self.context_bytes))
+        return bool(fits_on(t, self.gpu, context_bytes=self.context_bytes, replay_fn=self.replays))
 
     def _memory(self, t: Trace) -> MemoryResult:
-        return predict_memory(t, self.gpu, context_bytes=self.context_bytes, with_timeline=False)
+        return predict_memory(t, self.gpu, context_bytes=self.context_bytes, with_timeline=False,
+                              replay_fn=self.replays)
 
     def _time(self, t: Trace, w: Workload, steps: int) -> TimeResult:
         # the trace holds one micro-step and the optimizer (whatever its grad_accum): scale to ``steps``

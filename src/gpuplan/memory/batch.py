@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from gpuplan.trace.records import MemEvent, Trace
 from gpuplan.workload.spec import Workload
@@ -99,8 +99,9 @@ class BatchFitSearch:
     limit (the allocator releasing its cache under pressure). ``fits`` is assumed monotone in the batch.
     """
 
-    def __init__(self, scaler: BatchScaler) -> None:
+    def __init__(self, scaler: BatchScaler, replay_fn: Callable[..., Any] | None = None) -> None:
         self.scaler = scaler
+        self._replay_fn = replay_fn  # default: gpuplan.memory.predict.replay (e.g. a search's ReplayMemo)
         self._peaks: dict[tuple[int, int], tuple[int, int]] = {}
         self._limited: dict[tuple[int, int, int], bool] = {}
         self.replays = 0
@@ -112,7 +113,7 @@ class BatchFitSearch:
 
         key = (batch, cublas_workspace_bytes(gpu))
         if key not in self._peaks:
-            st = replay(self.scaler.memory_at(batch), gpu).allocator.stats
+            st = (self._replay_fn or replay)(self.scaler.memory_at(batch), gpu).allocator.stats
             self.replays += 1
             self._peaks[key] = (st.peak_allocated, st.peak_reserved)
         return self._peaks[key]
@@ -134,7 +135,7 @@ class BatchFitSearch:
         if key not in self._limited:
             self.replays += 1
             try:
-                replay(self.scaler.memory_at(batch), gpu, limit=limit)
+                (self._replay_fn or replay)(self.scaler.memory_at(batch), gpu, limit=limit)
                 self._limited[key] = True
             except OutOfMemory:
                 self._limited[key] = False

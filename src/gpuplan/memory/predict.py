@@ -8,6 +8,7 @@ step, because gradients of step k live until zero_grad at the start of step k+1.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from gpuplan.catalog.types import GPU
@@ -148,6 +149,46 @@ def replay(trace: Trace, gpu: GPU, *, limit: int | None = None, timeline: bool =
     return _Replay(alloc, points, dict(by_cat), peak_cats, phase[1].value)
 
 
+ReplayFn = Callable[..., _Replay]
+
+
+class ReplayMemo:
+    """:func:`replay` computed once per (trace, cuBLAS workspace, limit, timeline): a search that asks
+    the same questions of the same traces (does it fit? its memory? its peaks?) replays each once.
+
+    A replay without a limit also answers a limited question: under a limit at or above its peak
+    reserved memory the allocator never meets the limit (same run), and over a limit below its peak
+    *allocated* memory no run can fit (out of memory). Traces are keyed by identity and kept alive
+    by the memo, so keep one for the duration of one search."""
+
+    def __init__(self) -> None:
+        self._memo: dict[tuple[int, int, int | None, bool], tuple[Trace, _Replay | OutOfMemory]] = {}
+        self.replays = 0
+
+    def __call__(self, trace: Trace, gpu: GPU, *, limit: int | None = None, timeline: bool = False) -> _Replay:
+        ws = cublas_workspace_bytes(gpu)
+        got = self._memo.get((id(trace), ws, limit, timeline))
+        if got is None and limit is not None:
+            free = self._memo.get((id(trace), ws, None, timeline))
+            if free is not None and isinstance(free[1], _Replay):
+                st = free[1].allocator.stats
+                if st.peak_reserved <= limit:
+                    got = free
+                elif st.peak_allocated > limit:
+                    got = (trace, OutOfMemory(st.peak_allocated, st.peak_reserved, limit))
+        if got is None:
+            self.replays += 1
+            try:
+                result: _Replay | OutOfMemory = replay(trace, gpu, limit=limit, timeline=timeline)
+            except OutOfMemory as e:
+                result = e
+            got = (trace, result)
+            self._memo[(id(trace), ws, limit, timeline)] = got
+        if isinstance(got[1], OutOfMemory):  # a fresh exception each time (a re-raised one keeps growing its traceback)
+            raise OutOfMemory(got[1].requested, 0, limit or 0) from None
+        return got[1]
+
+
 def _downsample(points: list[TimelinePoint], n: int = 200) -> list[TimelinePoint]:
     if len(points) <= n:
         return points
@@ -155,25 +196,27 @@ def _downsample(points: list[TimelinePoint], n: int = 200) -> list[TimelinePoint
     return [points[int(i * stride)] for i in range(n)] + [points[-1]]
 
 
-def fits_on(trace: Trace, gpu: GPU, *, context_bytes: int | None = None) -> bool | None:
+def fits_on(trace: Trace, gpu: GPU, *, context_bytes: int | None = None, replay_fn: ReplayFn = replay
+            ) -> bool | None:
     """Only the verdict of ``predict_memory`` (one allocator replay against the card's limit)."""
     capacity = usable_capacity(gpu)
     if capacity is None:
         return None
     context = context_for(gpu).context_bytes if context_bytes is None else context_bytes
     try:
-        replay(trace, gpu, limit=max(0, capacity - context))
+        replay_fn(trace, gpu, limit=max(0, capacity - context))
     except OutOfMemory:
         return False
     return True
 
 
 def predict_memory(trace: Trace, gpu: GPU, *, context_bytes: int | None = None,
-                   with_timeline: bool = True) -> MemoryResult:
-    """Predict peak memory of ``trace`` on ``gpu`` and whether it fits."""
+                   with_timeline: bool = True, replay_fn: ReplayFn = replay) -> MemoryResult:
+    """Predict peak memory of ``trace`` on ``gpu`` and whether it fits (``replay_fn``: e.g. a
+    :class:`ReplayMemo` shared by a search)."""
     ctx = context_for(gpu)
     context = ctx.context_bytes if context_bytes is None else context_bytes
-    free_run = replay(trace, gpu, timeline=with_timeline)
+    free_run = replay_fn(trace, gpu, timeline=with_timeline)
     st = free_run.allocator.stats
     capacity = usable_capacity(gpu)
     device_total = context + st.peak_reserved
@@ -184,7 +227,7 @@ def predict_memory(trace: Trace, gpu: GPU, *, context_bytes: int | None = None,
             fits = True
         else:
             try:
-                limited = replay(trace, gpu, limit=max(0, capacity - context), timeline=with_timeline)
+                limited = replay_fn(trace, gpu, limit=max(0, capacity - context), timeline=with_timeline)
                 fits = True
                 needed_release = limited.allocator.stats.num_alloc_retries > 0
                 # on this card the allocator frees its cache under pressure: report that run

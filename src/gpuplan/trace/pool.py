@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import gc
 import multiprocessing as mp
 import os
 import threading
@@ -128,9 +129,15 @@ class TracePool:
         self._lock = threading.Lock()
         self.broken = False
         # with the fork start method an executor forks its worker on the first submit: do it now, while
-        # this process has not run a backward pass
-        for ex in self._executors:
-            ex.submit(_ping)
+        # this process has not run a backward pass. The workers inherit the parent's objects frozen
+        # (gc.freeze): their collections skip the imported modules and warm caches, and do not touch
+        # the shared pages; the parent goes on collecting as before.
+        gc.freeze()
+        try:
+            for ex in self._executors:
+                ex.submit(_ping)
+        finally:
+            gc.unfreeze()
 
     @classmethod
     def start(cls, workers: int | None = None) -> TracePool | None:
