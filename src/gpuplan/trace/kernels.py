@@ -254,14 +254,18 @@ def _math_sdpa_cuda_dropout(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, a
 class _Reentered:
     """Enter a TorchFunctionMode for one recomputation (a mode object can be entered again)."""
 
-    def __init__(self, mode: TorchFunctionMode) -> None:
+    def __init__(self, mode: TargetKernels) -> None:
         self.mode = mode
 
     def __enter__(self) -> None:
+        # checkpoint stops a recomputation as soon as it has what backward needs: the forward hooks of the
+        # modules it stopped in never pop their names, so the recorder's module stack is restored here
+        self._modules = list(self.mode.rec.module_stack)
         self.mode.__enter__()
 
     def __exit__(self, *exc: Any) -> None:
         self.mode.__exit__(*exc)
+        self.mode.rec.module_stack[:] = self._modules
 
 
 class TargetKernels(TorchFunctionMode):

@@ -15,6 +15,7 @@ reported as one op with the fused kernel's FLOPs.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import weakref
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -81,6 +82,16 @@ class Recorder(TorchDispatchMode):
         TorchDispatchMode.__init__(self)
 
     # --- storages -------------------------------------------------------------------------
+    @property
+    def next_block(self) -> int:
+        """The id the next new storage will get."""
+        return self._next_block
+
+    def forget_ops(self) -> None:
+        """Drop the ops recorded so far (and their indices in the events), as if none had been recorded."""
+        self.ops.clear()
+        self.events[:] = [e if e.op_index == 0 else dataclasses.replace(e, op_index=0) for e in self.events]
+
     @property
     def module(self) -> str:
         return self.module_stack[-1] if self.module_stack else ""
@@ -176,6 +187,12 @@ class Recorder(TorchDispatchMode):
             # no kernel on the GPU: bookkeeping ops, and the step's inputs (created by the data
             # loader and copied in, not computed) — their memory is tracked above, their time is not
             return out
+        self.ops.append(self.op_record(func, name, args, kwargs, out, ins, outs))
+        return out
+
+    def op_record(self, func: Any, name: str, args: Any, kwargs: Any, out: Any, ins: list[torch.Tensor],
+                  outs: list[torch.Tensor]) -> OpRecord:
+        """The record of one aten op that launches a kernel, as the next op of the step."""
         op_class = classify_op(func, ins, outs)
         dtype = _compute_dtype(ins, outs)
         flops = count_flops(func, args, kwargs, out)
@@ -186,9 +203,8 @@ class Recorder(TorchDispatchMode):
         shapes = tuple(tuple(t.shape) for t in ins[:3])
         tc = op_class in (OpClass.MATMUL, OpClass.CONV)
         launches = 0 if op_class is OpClass.VIEW else _launches(name, ins)
-        self.ops.append(OpRecord(len(self.ops), name, op_class, self.phase, self.module, dtype, float(flops),
-                                 bytes_in, bytes_out, shapes, launches, tc))
-        return out
+        return OpRecord(len(self.ops), name, op_class, self.phase, self.module, dtype, float(flops), bytes_in,
+                        bytes_out, shapes, launches, tc)
 
 
 def no_effect_on_fakes(func: Any, name: str, args: Any) -> bool:

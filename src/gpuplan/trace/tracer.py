@@ -28,6 +28,13 @@ from torch._subclasses.fake_tensor import FakeTensorMode
 
 from gpuplan.errors import ModelBuildError, TraceError, UsageError
 from gpuplan.i18n import msg
+from gpuplan.trace.accumulate import (
+    AccumulationMarks,
+    SecondStepPlan,
+    StepSpan,
+    plan_second_micro_step,
+    second_micro_step,
+)
 from gpuplan.trace.autocast import CudaAutocastPolicy
 from gpuplan.trace.hostconst import HostConstants, fakeify_host_tensors
 from gpuplan.trace.kernels import TargetKernels
@@ -207,8 +214,13 @@ def build_model(spec: ModelSpec, w: Workload, fake: FakeTensorMode) -> nn.Module
 
 
 @one_fake_session
-def trace_workload(w: Workload, profile: KernelProfile | None = None) -> Trace:
-    """Trace one step of ``w`` as a GPU with ``profile``'s kernels would run it."""
+def trace_workload(w: Workload, profile: KernelProfile | None = None, *, trace_second_micro_step: bool = False
+                   ) -> Trace:
+    """Trace one step of ``w`` as a GPU with ``profile``'s kernels would run it.
+
+    With gradient accumulation the second micro-step is derived from the first
+    (:mod:`gpuplan.trace.accumulate`: the same trace, one forward/backward pass cheaper) unless
+    ``trace_second_micro_step``, or unless the step is one the derivation does not cover."""
     profile = profile or KernelProfile()
     if w.batch <= 0:
         raise UsageError(msg("{flag} {value}: must be a positive integer.", flag="--batch", value=w.batch))
@@ -255,7 +267,11 @@ def trace_workload(w: Workload, profile: KernelProfile | None = None) -> Trace:
     else:
         num_classes = spec.num_classes
     loss_kind = w.loss or spec.loss
+    # with accumulation: one micro-step traced, the second derived from it (trace.accumulate)
+    derive = training and w.grad_accum > 1 and not trace_second_micro_step
     micro_steps = min(w.grad_accum, 2) if training else 1
+    marks = AccumulationMarks(rec, params)
+    plan: SecondStepPlan | None = None
     forward_end_event = 0
     forward_blocks: set[int] = set()
     with ExitStack() as stack:
@@ -280,9 +296,21 @@ def trace_workload(w: Workload, profile: KernelProfile | None = None) -> Trace:
                 for v in state.values():
                     if isinstance(v, torch.Tensor) and v.dim() > 0:
                         rec.track(v, Category.OPTIMIZER_STATE)
+        if derive:
+            stack.enter_context(marks)
+        events_start = len(rec.events)
         try:
             for micro in range(micro_steps):
-                rec.recording_ops = micro == micro_steps - 1
+                if micro == 1 and derive:
+                    span = StepSpan(events_start, len(rec.events), len(rec.ops), rec.next_block)
+                    plan = plan_second_micro_step(rec.events, marks, span,
+                                                  {b for p in params if (b := _grad_block(rec, p)) is not None})
+                    if plan is not None:
+                        break
+                    # not derivable: trace it, as without derivation (hooks off, ops of the last micro-step only)
+                    marks.close()
+                    rec.forget_ops()
+                rec.recording_ops = micro == micro_steps - 1 or derive
                 rec.phase = Phase.SETUP
                 args, kwargs = _batch_inputs(spec, inputs, w.batch, low if pure_low else None, vocab)
                 labels = None
@@ -347,6 +375,10 @@ def trace_workload(w: Workload, profile: KernelProfile | None = None) -> Trace:
             ) from e
         grad_blocks = {rec.block_of(p.grad) for p in params if p.grad is not None}
     events = _finalise_categories(rec, grad_blocks, forward_blocks)
+    ops = rec.ops
+    if plan is not None:
+        events, ops = second_micro_step(events, ops, plan, {b for b in grad_blocks if b is not None},
+                                        lambda b: rec.blocks[b].category)
     state_bytes: dict[str, int] = {}
     for b in rec.blocks.values():
         if b.phase is Phase.SETUP and b.category in (Category.PARAMETER, Category.BUFFER, Category.OPTIMIZER_STATE):
@@ -364,7 +396,7 @@ def trace_workload(w: Workload, profile: KernelProfile | None = None) -> Trace:
         workload_key=repr(w.with_batch(0)),
         batch=w.batch,
         kernel_profile=profile,
-        ops=rec.ops,
+        ops=ops,
         events=events,
         param_count=n_params,
         trainable_param_count=n_trainable,
@@ -377,6 +409,10 @@ def trace_workload(w: Workload, profile: KernelProfile | None = None) -> Trace:
         kernels_used=tuple(sorted(kernels.backends_used)),
     )
     return trace
+
+
+def _grad_block(rec: Recorder, p: torch.Tensor) -> int | None:
+    return rec.block_of(p.grad) if p.grad is not None else None
 
 
 def _finalise_categories(rec: Recorder, grad_blocks: set[int | None], forward_blocks: set[int]) -> list[MemEvent]:
