@@ -63,6 +63,27 @@ print(json.dumps({"same": [signature(a) == signature(b) for a, b in zip(remote, 
     assert out["refused_after_backward"] is True
 
 
+def test_call_aside_runs_in_its_own_process_and_errors_keep_their_class() -> None:
+    out = _run(_PRELUDE + """
+import os
+from gpuplan.trace.pool import _ping
+pool = TracePool.start(2)
+aside = pool.call_aside(_ping).result()
+workers = {f.result() for f in [pool.call(_ping, affinity=k) for k in range(4)]}
+trace = pool.call_aside(trace_workload, Workload("lenet5", batch=4), profile).result()
+try:
+    pool.call_aside(trace_workload, Workload("lenet5", batch=0), profile).result()
+    err = None
+except Exception as e:
+    err = type(e).__name__
+print(json.dumps({"aside": aside, "workers": sorted(workers), "me": os.getpid(), "err": err,
+                  "same": signature(trace) == signature(trace_workload(Workload("lenet5", batch=4), profile))}))
+pool.close()
+""")
+    assert out["workers"] and out["aside"] not in out["workers"] and out["aside"] != out["me"]
+    assert out["err"] == "UsageError" and out["same"] is True
+
+
 def test_worker_forked_after_backward_is_reported_and_caller_falls_back() -> None:
     out = _run(_PRELUDE + """
 w = Workload("lenet5", batch=4)
@@ -97,6 +118,34 @@ print(json.dumps({"same": with_pool == without, "plans": len(with_pool["plans"])
     assert out["same"] is True
     assert out["plans"] >= 1
     assert out["traces"][0] == out["traces"][1] > 2
+
+
+@pytest.mark.slow
+def test_report_is_the_same_with_and_without_workers() -> None:
+    """With workers the report's own traces and sweeps run in the pool's extra process and the advisor in
+    this one; without, all here: the same report."""
+    out = _run(_PRELUDE + """
+import os
+from datetime import UTC, datetime
+from gpuplan.catalog import resolve_gpus
+from gpuplan.render.jsonout import to_jsonable
+from gpuplan.report.build import build_report
+def run():
+    r = to_jsonable(build_report(Workload("cifar_cnn", batch=2048), resolve_gpus("gtx 760,t4"),
+                                 now=datetime(2026, 1, 1, tzinfo=UTC)))
+    r.pop("build_seconds")
+    r["advice"].pop("search")
+    for f in r["fits"]:
+        f.pop("trace_seconds")
+    return r
+with_pool = run()               # first: this process has not run backward yet, so workers fork
+os.environ["GPUPLAN_WORKERS"] = "0"
+without = run()
+print(json.dumps({"same": with_pool == without, "plans": len(with_pool["advice"]["plans"]),
+                  "traces": with_pool["traces"]}))
+""")
+    assert out["same"] is True
+    assert out["plans"] >= 1 and out["traces"] == 2
 
 
 def test_start_is_refused_once_this_process_ran_backward() -> None:

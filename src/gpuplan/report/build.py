@@ -18,13 +18,14 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Iterable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from datetime import UTC, datetime
 from typing import Any
 
 from gpuplan import __version__
 from gpuplan.api import FitResult, fit_many, kernel_profile_for
 from gpuplan.catalog import GPU
+from gpuplan.errors import GpuplanError
 from gpuplan.i18n import msg, tr
 from gpuplan.memory.batch import MAX_BATCH, BatchFitSearch, BatchScaler
 from gpuplan.memory.context import context_for, cublas_workspace_bytes, usable_capacity
@@ -33,7 +34,7 @@ from gpuplan.render.jsonout import to_jsonable
 from gpuplan.render.progress import NullProgress, ProgressSink
 from gpuplan.report.data import Availability, BatchSweep, Comparison, PricePoint, ReportData, SweepPoint
 from gpuplan.trace import KernelProfile, Trace, trace_workload
-from gpuplan.trace.pool import TracePool
+from gpuplan.trace.pool import PoolUnavailable, TracePool, result_or_none
 from gpuplan.workload.spec import Mode, Workload
 
 DETAIL_GPUS = 3  # GPUs that get the per-GPU charts (memory vs batch, timeline, op classes)
@@ -242,9 +243,9 @@ def build_report(workload: Workload, gpus: list[GPU], *, auto_batch: bool = Fals
     sink: ProgressSink = progress or NullProgress()
     start = time.perf_counter()
     advising = with_advice and bool(gpus)
-    # The advisor traces most (a dozen candidates for ResNet-50): with worker processes it runs in a thread
-    # that only orchestrates (every trace goes to a worker), beside the report's own tracing and replays
-    # here. Workers can only be forked before this process runs a backward pass: start them first.
+    # The advisor traces most (a dozen candidates for ResNet-50): with worker processes this process runs it
+    # (every trace goes to a trace worker) while the pool's extra process makes the report's own traces and
+    # sweeps. Workers can only be forked before this process runs a backward pass: start them first.
     pool = TracePool.start() if advising and workload.mode is not Mode.GENERATE else None
     try:
         return _build(workload, gpus, auto_batch=auto_batch, context_bytes=context_bytes, detail=detail,
@@ -258,13 +259,64 @@ def build_report(workload: Workload, gpus: list[GPU], *, auto_batch: bool = Fals
 def _build(workload: Workload, gpus: list[GPU], *, auto_batch: bool, context_bytes: int | None, detail: int,
            sweep_points: int, with_comparison: bool, advising: bool, currency: str, sink: ProgressSink,
            now: datetime | None, start: float, pool: TracePool | None) -> ReportData:
-    advice_job: Future[tuple[Any, Availability]] | None = None
-    if pool is not None:
-        runner = ThreadPoolExecutor(max_workers=1, thread_name_prefix="gpuplan-advice")
-        advice_job = runner.submit(_advice, workload, gpus[0], auto_batch=auto_batch, context_bytes=context_bytes,
-                                   sink=sink, pool=pool)
-        runner.shutdown(wait=False)
     sink.add_total(len(gpus) + min(detail, len(gpus)) + (1 if advising else 0))
+    fits: list[FitResult]
+    sweeps: list[BatchSweep]
+    advice_error: GpuplanError | None = None
+    if pool is not None:
+        # the report's own traces and sweeps run in the pool's extra process while this one runs the advisor
+        # (whose traces go to the trace workers): no interpreter lock shared between the two
+        part: Future[tuple[list[FitResult], list[BatchSweep], int]] | None
+        try:
+            part = pool.call_aside(_fits_and_sweeps_job, workload, gpus, auto_batch, context_bytes, detail,
+                                   sweep_points)
+        except PoolUnavailable:
+            part = None
+        try:
+            advice, advice_status = _advice(workload, gpus[0], auto_batch=auto_batch, context_bytes=context_bytes,
+                                            sink=sink, pool=pool)
+        except GpuplanError as e:  # the report's own error (the same workload) comes first when there is one
+            advice, advice_status, advice_error = None, Availability(False, e.message), e
+        done, got = result_or_none(part, pool) if part is not None else (False, None)
+        if done:
+            fits, sweeps, count = got
+            sink.advance(len(gpus) + min(detail, len(gpus)), description=tr("predicted {gpu}", gpu=gpus[-1].name))
+        else:
+            fits, sweeps, count = _fits_and_sweeps(workload, gpus, auto_batch=auto_batch, context_bytes=context_bytes,
+                                                   detail=detail, sweep_points=sweep_points, sink=sink)
+        if advice_error is not None:
+            raise advice_error
+    else:
+        fits, sweeps, count = _fits_and_sweeps(workload, gpus, auto_batch=auto_batch, context_bytes=context_bytes,
+                                               detail=detail, sweep_points=sweep_points, sink=sink)
+        if advising:
+            advice, advice_status = _advice(workload, gpus[0], auto_batch=auto_batch, context_bytes=context_bytes,
+                                            sink=sink)
+        else:
+            advice, advice_status = None, Availability(False, msg("not requested (gpuplan report --no-advice)"))
+    comparison, comparison_status = (_comparison(fits, currency) if with_comparison
+                                     else (None, Availability(False, msg("not requested"))))
+    stamp = (now or datetime.now(UTC)).replace(microsecond=0).isoformat()
+    return ReportData(
+        gpuplan_version=__version__, generated_at=stamp, workload=to_jsonable(workload), auto_batch=auto_batch,
+        fits=fits, detail_gpus=[g.name for g in gpus[:max(0, detail)]], sweeps=sweeps, comparison=comparison,
+        comparison_status=comparison_status, advice=advice, advice_status=advice_status,
+        build_seconds=round(time.perf_counter() - start, 3), traces=count,
+    )
+
+
+def _fits_and_sweeps_job(workload: Workload, gpus: list[GPU], auto_batch: bool, context_bytes: int | None,
+                         detail: int, sweep_points: int) -> tuple[list[FitResult], list[BatchSweep], int]:
+    """:func:`_fits_and_sweeps` in a pool process (no progress display there)."""
+    return _fits_and_sweeps(workload, gpus, auto_batch=auto_batch, context_bytes=context_bytes, detail=detail,
+                            sweep_points=sweep_points, sink=NullProgress())
+
+
+def _fits_and_sweeps(workload: Workload, gpus: list[GPU], *, auto_batch: bool, context_bytes: int | None,
+                     detail: int, sweep_points: int, sink: ProgressSink
+                     ) -> tuple[list[FitResult], list[BatchSweep], int]:
+    """Fit results on every GPU and memory-vs-batch sweeps on the first ``detail`` ones, and the number of
+    traces made."""
     shared = SharedTraces(kernel_profile_for(g) for g in gpus)
     shared.on_trace = lambda w: sink.describe(tr("tracing {model} at batch {batch}", model=w.model, batch=w.batch))
     fits: list[FitResult]
@@ -282,31 +334,15 @@ def _build(workload: Workload, gpus: list[GPU], *, auto_batch: bool, context_byt
                 memo[key] = predict_memory(trace, gpu, context_bytes=context_bytes)
             fits.append(fit_from_trace(trace, gpu, workload, context_bytes=context_bytes, memory=memo[key]))
             sink.advance(description=tr("predicted {gpu}", gpu=gpu.name))
-    detail_gpus = gpus[:max(0, detail)]
     sweeps = []
     # one search per pair of traces: GPUs whose traces are shared share the replays too
     searches: dict[tuple[int, int], BatchFitSearch] = {}
     b = max(1, workload.batch)
     b1, b2 = (2, 4) if auto_batch else (b, 2 * b)
-    for gpu, fit in zip(detail_gpus, fits, strict=False):
+    for gpu, fit in zip(gpus[:max(0, detail)], fits, strict=False):
         sink.describe(tr("memory vs batch on {gpu}", gpu=gpu.name))
         scaler = BatchScaler(shared.fn(kernel_profile_for(gpu)), workload, b1=b1, b2=b2)
         search = searches.setdefault((id(scaler.t1), id(scaler.t2)), BatchFitSearch(scaler))
         sweeps.append(batch_sweep(search, gpu, fit, context_bytes=context_bytes, points=sweep_points))
         sink.advance()
-    comparison, comparison_status = (_comparison(fits, currency) if with_comparison
-                                     else (None, Availability(False, msg("not requested"))))
-    if advice_job is not None:
-        advice, advice_status = advice_job.result()
-    elif advising:
-        advice, advice_status = _advice(workload, gpus[0], auto_batch=auto_batch, context_bytes=context_bytes,
-                                        sink=sink)
-    else:
-        advice, advice_status = None, Availability(False, msg("not requested (gpuplan report --no-advice)"))
-    stamp = (now or datetime.now(UTC)).replace(microsecond=0).isoformat()
-    return ReportData(
-        gpuplan_version=__version__, generated_at=stamp, workload=to_jsonable(workload), auto_batch=auto_batch,
-        fits=fits, detail_gpus=[g.name for g in detail_gpus], sweeps=sweeps, comparison=comparison,
-        comparison_status=comparison_status, advice=advice, advice_status=advice_status,
-        build_seconds=round(time.perf_counter() - start, 3), traces=shared.count,
-    )
+    return fits, sweeps, shared.count

@@ -128,13 +128,16 @@ class TracePool:
         self._affinity: dict[Any, int] = {}
         self._lock = threading.Lock()
         self.broken = False
+        # one more process for work beside the traces (call_aside): it shares the cores with the trace
+        # workers, not this process's interpreter lock with whatever this process does meanwhile
+        self._aside = ProcessPoolExecutor(max_workers=1, mp_context=ctx, initializer=_init_worker)
         # with the fork start method an executor forks its worker on the first submit: do it now, while
         # this process has not run a backward pass. The workers inherit the parent's objects frozen
         # (gc.freeze): their collections skip the imported modules and warm caches, and do not touch
         # the shared pages; the parent goes on collecting as before.
         gc.freeze()
         try:
-            for ex in self._executors:
+            for ex in [*self._executors, self._aside]:
                 ex.submit(_ping)
         finally:
             gc.unfreeze()
@@ -187,6 +190,18 @@ class TracePool:
         fut.add_done_callback(self._done(i))
         return fut
 
+    def call_aside(self, fn: Callable[..., Any], *args: Any) -> Future[Any]:
+        """Run module-level ``fn(*args)`` in the pool's extra process, beside the trace workers (for a
+        longer job this process would otherwise run in a thread, e.g. the report's own traces and sweeps)."""
+        with self._lock:
+            if self.broken:
+                raise PoolUnavailable("the trace pool is not usable")
+            try:
+                return self._aside.submit(_run, fn, args)
+            except (BrokenProcessPool, RuntimeError) as e:
+                self.broken = True
+                raise PoolUnavailable(str(e)) from e
+
     def submit(self, workload: Any, profile: Any) -> Future[Trace]:
         """Trace ``workload`` under ``profile`` in a worker (the one that traced its batch size before)."""
         return self.call(_trace, workload, profile, affinity=("batch", workload.batch))
@@ -200,7 +215,7 @@ class TracePool:
         a plain shutdown would make the interpreter wait for it at exit)."""
         with self._lock:
             self.broken = True
-        for ex in self._executors:
+        for ex in [*self._executors, self._aside]:
             procs = list(getattr(ex, "_processes", {}).values())  # private, but only used to stop our own
             ex.shutdown(wait=False, cancel_futures=True)
             for proc in procs:
