@@ -646,7 +646,7 @@ def advise(workload: Workload, gpu: GPU, *, target_batch: int | None = None, fin
     spec = resolve_model(workload)
     is_ft = (spec.hf or spec.family in ("transformer", "llm")) if finetune is None else finetune
     target = target_batch if workload.mode is Mode.TRAIN or target_batch is not None else None
-    own_pool = TracePool.start() if pool is True else None
+    own_pool = TracePool.start(preload=workload) if pool is True else None
     try:
         return _advise(workload, gpu, spec=spec, is_ft=is_ft, ft_assumed=finetune is None, target=target, top=top, budget=budget,
                        context_bytes=context_bytes, currency=currency, progress=progress, t_start=t_start,

@@ -246,7 +246,7 @@ def build_report(workload: Workload, gpus: list[GPU], *, auto_batch: bool = Fals
     # The advisor traces most (a dozen candidates for ResNet-50): with worker processes this process runs it
     # (every trace goes to a trace worker) while the pool's extra process makes the report's own traces and
     # sweeps. Workers can only be forked before this process runs a backward pass: start them first.
-    pool = TracePool.start() if advising and workload.mode is not Mode.GENERATE else None
+    pool = TracePool.start(preload=workload) if advising and workload.mode is not Mode.GENERATE else None
     try:
         return _build(workload, gpus, auto_batch=auto_batch, context_bytes=context_bytes, detail=detail,
                       sweep_points=sweep_points, with_comparison=with_comparison, advising=advising,

@@ -79,11 +79,22 @@ def _init_worker() -> None:
     warnings.filterwarnings("ignore")
 
 
+ASIDE_NICENESS = 5
+
+
+def _init_aside() -> None:
+    """The extra process yields the cores to the trace workers (whose traces the caller waits for in turn)
+    and runs when one is idle, e.g. while the caller evaluates what they traced: its job has slack."""
+    _init_worker()
+    with contextlib.suppress(OSError, AttributeError):  # not permitted / not Unix: run at normal priority
+        os.nice(ASIDE_NICENESS)
+
+
 def _ping() -> int:
     return os.getpid()
 
 
-def _warm_up() -> None:
+def _warm_up(preload: Any = None) -> None:
     """Trace a tiny forward pass here, before forking: a first trace imports about a thousand modules
     lazily (torch._dynamo, decompositions, sympy, ...), about a second that every worker would otherwise
     pay again (measured: report with the advisor 13.8 s without this, 12.6 s with it). Forward only
@@ -94,6 +105,11 @@ def _warm_up() -> None:
 
     with contextlib.suppress(Exception):  # a warm-up, never a reason to fail
         trace_workload(Workload("lenet5", batch=1, mode=Mode.INFER))
+    if preload is not None:  # what naming the workers' model imports (torchvision, a user's file): once, here
+        from gpuplan.workload.zoo import resolve_model
+
+        with contextlib.suppress(Exception):
+            resolve_model(preload)
 
 
 def _run(fn: Callable[..., Any], args: tuple[Any, ...]) -> Any:
@@ -130,7 +146,7 @@ class TracePool:
         self.broken = False
         # one more process for work beside the traces (call_aside): it shares the cores with the trace
         # workers, not this process's interpreter lock with whatever this process does meanwhile
-        self._aside = ProcessPoolExecutor(max_workers=1, mp_context=ctx, initializer=_init_worker)
+        self._aside = ProcessPoolExecutor(max_workers=1, mp_context=ctx, initializer=_init_aside)
         # with the fork start method an executor forks its worker on the first submit: do it now, while
         # this process has not run a backward pass. The workers inherit the parent's objects frozen
         # (gc.freeze): their collections skip the imported modules and warm caches, and do not touch
@@ -143,10 +159,11 @@ class TracePool:
             gc.unfreeze()
 
     @classmethod
-    def start(cls, workers: int | None = None) -> TracePool | None:
+    def start(cls, workers: int | None = None, *, preload: Any = None) -> TracePool | None:
         """A pool of ``workers`` processes (default: one per usable core), or None when this process cannot
         fork usable workers (backward already ran here, no ``fork``, one core, or ``GPUPLAN_WORKERS=0``).
-        A tiny forward pass is traced here first (``_warm_up``), so the workers start warm."""
+        A tiny forward pass is traced here first (``_warm_up``), so the workers start warm, and the modules
+        the ``preload`` workload's model comes from are imported."""
         env = os.environ.get("GPUPLAN_WORKERS")
         if workers is None and env is not None and env.strip():
             if not env.strip().isdigit():
@@ -161,7 +178,7 @@ class TracePool:
             return None
         if backward_ran() or "fork" not in mp.get_all_start_methods():
             return None
-        _warm_up()
+        _warm_up(preload)
         return cls(n)
 
     def _done(self, i: int) -> Callable[[Future[Any]], None]:
