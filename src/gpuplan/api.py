@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,6 +20,7 @@ from gpuplan.memory.batch import BatchFitSearch, BatchScaler
 from gpuplan.memory.context import context_for, cublas_workspace_bytes, usable_capacity
 from gpuplan.memory.predict import MemoryResult, predict_memory
 from gpuplan.trace import KernelProfile, Trace, trace_workload
+from gpuplan.trace.pool import PoolUnavailable, TracePool, result_or_none
 from gpuplan.workload.spec import Mode, OptimizerKind, Precision, Workload
 
 
@@ -94,12 +96,30 @@ def _summary(gpu: GPU) -> GPUSummary:
 class TraceCache:
     """One trace per (workload, kernel profile): GPUs sharing a profile share the trace, and a trace
     in which no attention kernel ran serves every profile. Also keeps the batch scalers (memory and
-    ops at any batch from two traces), so callers that go on after ``fit_many`` reuse its work."""
+    ops at any batch from two traces), so callers that go on after ``fit_many`` reuse its work.
 
-    def __init__(self) -> None:
+    With a :class:`~gpuplan.trace.pool.TracePool`, traces asked for ahead (``prefetch``) run side by side
+    in its workers; the traces are the same with or without one."""
+
+    def __init__(self, pool: TracePool | None = None) -> None:
         self.cache: dict[tuple[str, KernelProfile], Trace] = {}
         self.profile_free: dict[str, Trace] = {}
         self.scalers: dict[tuple[str, KernelProfile], BatchScaler] = {}
+        self.pool = pool
+        self._pending: dict[tuple[str, KernelProfile], Future[Trace]] = {}
+
+    def prefetch(self, profile: KernelProfile, workloads: list[Workload]) -> None:
+        """Start tracing ``workloads`` in the pool's workers (a no-op without a pool)."""
+        if self.pool is None:
+            return
+        for w in workloads:
+            key = (repr(w), profile)
+            if key[0] in self.profile_free or key in self.cache or key in self._pending or self.pool.broken:
+                continue
+            try:
+                self._pending[key] = self.pool.submit(w, profile)
+            except PoolUnavailable:
+                return
 
     def fn(self, profile: KernelProfile) -> Callable[[Workload], Trace]:
         def trace(w: Workload) -> Trace:
@@ -108,7 +128,10 @@ class TraceCache:
                 return self.profile_free[wkey]
             key = (wkey, profile)
             if key not in self.cache:
-                t = trace_workload(w, profile)
+                fut = self._pending.pop(key, None)
+                done, t = result_or_none(fut, self.pool) if fut is not None and self.pool is not None else (False, None)
+                if not done:
+                    t = trace_workload(w, profile)
                 self.cache[key] = t
                 if not t.depends_on_attention_backend:
                     self.profile_free[wkey] = t
@@ -119,6 +142,7 @@ class TraceCache:
     def scaler(self, profile: KernelProfile, workload: Workload) -> BatchScaler:
         key = (repr(workload.with_batch(0)), profile)
         if key not in self.scalers:
+            self.prefetch(profile, [workload.with_batch(b) for b in (BatchScaler.b1, BatchScaler.b2)])
             self.scalers[key] = BatchScaler(self.fn(profile), workload)
         return self.scalers[key]
 
@@ -180,6 +204,28 @@ def fit_many(workload: Workload, gpus: list[GPU], *, auto_batch: bool = False, c
     batch_memo: dict[tuple[tuple[int, int], int | None, int], int] = {}
     memory_memo: dict[tuple[int, int, int, int | None], MemoryResult] = {}
     results: list[FitResult] = []
+
+    def largest(gpu: GPU) -> tuple[BatchScaler, int]:
+        """The batch scaler of ``gpu``'s kernel profile and the largest batch it predicts on ``gpu``."""
+        profile_scaler = cache.scaler(kernel_profile_for(gpu), workload)
+        skey = (id(profile_scaler.t1), id(profile_scaler.t2))  # profiles may share traces
+        if skey not in searches:
+            searches[skey] = BatchFitSearch(profile_scaler)
+        search = searches[skey]
+        ctx = context_for(gpu).context_bytes if context_bytes is None else context_bytes
+        cap = usable_capacity(gpu)
+        # GPUs with the same traces, allocator limit and workspace size share the answer
+        key = (skey, None if cap is None else cap - ctx, cublas_workspace_bytes(gpu))
+        if key not in batch_memo:
+            batch_memo[key] = 0 if cap is None else search.largest(gpu, max(0, cap - ctx))
+        return search.scaler, batch_memo[key]
+
+    checked = auto_batch and len(gpus) <= 3
+    if checked and cache.pool is not None:  # the checks below trace side by side in the pool's workers
+        for gpu in gpus:
+            scaler, max_batch = largest(gpu)
+            if max_batch > 0 and scaler.affine:
+                cache.prefetch(kernel_profile_for(gpu), [workload.with_batch(max_batch)])
     for gpu in gpus:
         profile = kernel_profile_for(gpu)
         trace_fn = cache.fn(profile)
@@ -191,25 +237,15 @@ def fit_many(workload: Workload, gpus: list[GPU], *, auto_batch: bool = False, c
         cap = usable_capacity(gpu)
         ws = cublas_workspace_bytes(gpu)
         if auto_batch:
-            profile_scaler = cache.scaler(profile, workload)
-            skey = (id(profile_scaler.t1), id(profile_scaler.t2))  # profiles may share traces
-            if skey not in searches:
-                searches[skey] = BatchFitSearch(profile_scaler)
-            search = searches[skey]
-            scaler = search.scaler
-            # GPUs with the same traces, allocator limit and workspace size share the answer
-            key = (skey, None if cap is None else cap - ctx, ws)
-            if key not in batch_memo:
-                batch_memo[key] = 0 if cap is None else search.largest(gpu, max(0, cap - ctx))
-            max_batch = batch_memo[key]
+            scaler, max_batch = largest(gpu)
             # for a few GPUs, check the answer with a real trace (the affine model is exact for
             # batch-linear shapes; the check catches models whose memory is not)
-            if max_batch > 0 and scaler.affine and len(gpus) <= 3:
+            if max_batch > 0 and scaler.affine and checked:
                 while max_batch > 0 and not predict_memory(trace_fn(workload.with_batch(max_batch)), gpu,
                                                            context_bytes=context_bytes, with_timeline=False).fits:
                     max_batch -= 1
             batch = max(1, max_batch)
-            trace = trace_fn(workload.with_batch(batch)) if len(gpus) <= 3 else scaler.at(batch)
+            trace = trace_fn(workload.with_batch(batch)) if checked else scaler.at(batch)
         else:
             trace = trace_fn(workload)
         # GPUs that share the trace, workspace, context and capacity share the memory answer

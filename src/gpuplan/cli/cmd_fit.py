@@ -23,10 +23,11 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
 
 def run(args: argparse.Namespace) -> int:
-    from gpuplan.api import fit_many
+    from gpuplan.api import TraceCache, fit_many
     from gpuplan.catalog import get_gpu, resolve_gpus
     from gpuplan.render.console import stdout_console
     from gpuplan.render.jsonout import dumps
+    from gpuplan.trace.pool import TracePool
 
     w, auto = workload_from_args(args)
     if args.dataset_size is not None and args.dataset_size <= 0:
@@ -40,8 +41,15 @@ def run(args: argparse.Namespace) -> int:
     context = int(args.context_mib * 2**20) if args.context_mib is not None else None
     from gpuplan.render.progress import progress
 
-    with progress(tr("tracing {model}", model=w.model), total=len(gpus), json_output=args.json) as bar:
-        results = fit_many(w, gpus, auto_batch=auto, context_bytes=context, progress=bar.callback)
+    # --batch auto traces at 2 and 4, then checks the largest batch of up to 3 GPUs: in trace workers, side by side
+    pool = TracePool.start(preload=w, aside=False) if auto else None
+    try:
+        with progress(tr("tracing {model}", model=w.model), total=len(gpus), json_output=args.json) as bar:
+            results = fit_many(w, gpus, auto_batch=auto, context_bytes=context, progress=bar.callback,
+                               trace_cache=TraceCache(pool))
+    finally:
+        if pool is not None:
+            pool.close()
     if args.json:
         print(dumps(results if many else results[0]))
         return 0

@@ -23,7 +23,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from gpuplan import __version__
-from gpuplan.api import FitResult, fit_many, kernel_profile_for
+from gpuplan.api import FitResult, TraceCache, fit_many, kernel_profile_for
 from gpuplan.catalog import GPU
 from gpuplan.errors import GpuplanError
 from gpuplan.i18n import msg, tr
@@ -317,14 +317,20 @@ def _fits_and_sweeps(workload: Workload, gpus: list[GPU], *, auto_batch: bool, c
                      ) -> tuple[list[FitResult], list[BatchSweep], int]:
     """Fit results on every GPU and memory-vs-batch sweeps on the first ``detail`` ones, and the number of
     traces made."""
-    shared = SharedTraces(kernel_profile_for(g) for g in gpus)
-    shared.on_trace = lambda w: sink.describe(tr("tracing {model} at batch {batch}", model=w.model, batch=w.batch))
     fits: list[FitResult]
+    scaler_for: Callable[[GPU], BatchScaler]
     if auto_batch:
+        # fit_many's traces (at 2 and 4, and each largest batch) serve the sweeps too
+        cache = TraceCache()
         sink.describe(tr("tracing {model}", model=workload.model))
-        fits = fit_many(workload, gpus, auto_batch=True, context_bytes=context_bytes,
+        fits = fit_many(workload, gpus, auto_batch=True, context_bytes=context_bytes, trace_cache=cache,
                         progress=lambda name: sink.advance(description=tr("predicting for {gpu}", gpu=name)))
+        scaler_for = lambda gpu: cache.scaler(kernel_profile_for(gpu), workload)  # noqa: E731
+        count = lambda: len({id(t) for t in cache.cache.values()})  # noqa: E731
     else:
+        shared = SharedTraces(kernel_profile_for(g) for g in gpus)
+        shared.on_trace = lambda w: sink.describe(tr("tracing {model} at batch {batch}", model=w.model,
+                                                     batch=w.batch))
         memo: dict[tuple[int, int, int, int | None], MemoryResult] = {}
         fits = []
         for gpu in gpus:
@@ -334,15 +340,16 @@ def _fits_and_sweeps(workload: Workload, gpus: list[GPU], *, auto_batch: bool, c
                 memo[key] = predict_memory(trace, gpu, context_bytes=context_bytes)
             fits.append(fit_from_trace(trace, gpu, workload, context_bytes=context_bytes, memory=memo[key]))
             sink.advance(description=tr("predicted {gpu}", gpu=gpu.name))
+        b = max(1, workload.batch)
+        scaler_for = lambda gpu: BatchScaler(shared.fn(kernel_profile_for(gpu)), workload, b1=b, b2=2 * b)  # noqa: E731
+        count = lambda: shared.count  # noqa: E731
     sweeps = []
     # one search per pair of traces: GPUs whose traces are shared share the replays too
     searches: dict[tuple[int, int], BatchFitSearch] = {}
-    b = max(1, workload.batch)
-    b1, b2 = (2, 4) if auto_batch else (b, 2 * b)
     for gpu, fit in zip(gpus[:max(0, detail)], fits, strict=False):
         sink.describe(tr("memory vs batch on {gpu}", gpu=gpu.name))
-        scaler = BatchScaler(shared.fn(kernel_profile_for(gpu)), workload, b1=b1, b2=b2)
+        scaler = scaler_for(gpu)
         search = searches.setdefault((id(scaler.t1), id(scaler.t2)), BatchFitSearch(scaler))
         sweeps.append(batch_sweep(search, gpu, fit, context_bytes=context_bytes, points=sweep_points))
         sink.advance()
-    return fits, sweeps, shared.count
+    return fits, sweeps, count()

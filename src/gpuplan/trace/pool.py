@@ -79,17 +79,6 @@ def _init_worker() -> None:
     warnings.filterwarnings("ignore")
 
 
-ASIDE_NICENESS = 5
-
-
-def _init_aside() -> None:
-    """The extra process yields the cores to the trace workers (whose traces the caller waits for in turn)
-    and runs when one is idle, e.g. while the caller evaluates what they traced: its job has slack."""
-    _init_worker()
-    with contextlib.suppress(OSError, AttributeError):  # not permitted / not Unix: run at normal priority
-        os.nice(ASIDE_NICENESS)
-
-
 def _ping() -> int:
     return os.getpid()
 
@@ -135,7 +124,7 @@ class TracePool:
     so a worker that traced batch 1 of one candidate traces batch 1 of the next one much faster.
     """
 
-    def __init__(self, workers: int) -> None:
+    def __init__(self, workers: int, *, aside: bool = True) -> None:
         self.workers = workers
         ctx = mp.get_context("fork")
         self._executors = [ProcessPoolExecutor(max_workers=1, mp_context=ctx, initializer=_init_worker)
@@ -146,20 +135,21 @@ class TracePool:
         self.broken = False
         # one more process for work beside the traces (call_aside): it shares the cores with the trace
         # workers, not this process's interpreter lock with whatever this process does meanwhile
-        self._aside = ProcessPoolExecutor(max_workers=1, mp_context=ctx, initializer=_init_aside)
+        self._aside = (ProcessPoolExecutor(max_workers=1, mp_context=ctx, initializer=_init_worker) if aside
+                       else None)
         # with the fork start method an executor forks its worker on the first submit: do it now, while
         # this process has not run a backward pass. The workers inherit the parent's objects frozen
         # (gc.freeze): their collections skip the imported modules and warm caches, and do not touch
         # the shared pages; the parent goes on collecting as before.
         gc.freeze()
         try:
-            for ex in [*self._executors, self._aside]:
+            for ex in self._all():
                 ex.submit(_ping)
         finally:
             gc.unfreeze()
 
     @classmethod
-    def start(cls, workers: int | None = None, *, preload: Any = None) -> TracePool | None:
+    def start(cls, workers: int | None = None, *, preload: Any = None, aside: bool = True) -> TracePool | None:
         """A pool of ``workers`` processes (default: one per usable core), or None when this process cannot
         fork usable workers (backward already ran here, no ``fork``, one core, or ``GPUPLAN_WORKERS=0``).
         A tiny forward pass is traced here first (``_warm_up``), so the workers start warm, and the modules
@@ -179,7 +169,7 @@ class TracePool:
         if backward_ran() or "fork" not in mp.get_all_start_methods():
             return None
         _warm_up(preload)
-        return cls(n)
+        return cls(n, aside=aside)
 
     def _done(self, i: int) -> Callable[[Future[Any]], None]:
         def done(_: Future[Any]) -> None:
@@ -207,12 +197,15 @@ class TracePool:
         fut.add_done_callback(self._done(i))
         return fut
 
+    def _all(self) -> list[ProcessPoolExecutor]:
+        return [*self._executors, *([self._aside] if self._aside is not None else [])]
+
     def call_aside(self, fn: Callable[..., Any], *args: Any) -> Future[Any]:
         """Run module-level ``fn(*args)`` in the pool's extra process, beside the trace workers (for a
         longer job this process would otherwise run in a thread, e.g. the report's own traces and sweeps)."""
         with self._lock:
-            if self.broken:
-                raise PoolUnavailable("the trace pool is not usable")
+            if self.broken or self._aside is None:
+                raise PoolUnavailable("the trace pool is not usable" if self.broken else "this pool has no extra process")
             try:
                 return self._aside.submit(_run, fn, args)
             except (BrokenProcessPool, RuntimeError) as e:
@@ -232,7 +225,7 @@ class TracePool:
         a plain shutdown would make the interpreter wait for it at exit)."""
         with self._lock:
             self.broken = True
-        for ex in [*self._executors, self._aside]:
+        for ex in self._all():
             procs = list(getattr(ex, "_processes", {}).values())  # private, but only used to stop our own
             ex.shutdown(wait=False, cancel_futures=True)
             for proc in procs:
