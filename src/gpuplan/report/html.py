@@ -69,7 +69,8 @@ pre{background:var(--soft);padding:12px;overflow:auto;border-radius:6px;font-siz
 details{margin:8px 0}
 summary{cursor:pointer;color:var(--muted)}
 footer{margin-top:36px;font-size:13px;color:var(--muted)}
-@media (max-width:560px){main{padding:12px}.charts{grid-template-columns:1fr}}
+@media (max-width:560px){main{padding:12px}.charts{grid-template-columns:1fr}
+figure.wide{overflow-x:auto}figure.wide svg{min-width:560px}}
 """
 
 
