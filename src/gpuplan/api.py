@@ -107,6 +107,8 @@ class TraceCache:
         self.scalers: dict[tuple[str, KernelProfile], BatchScaler] = {}
         self.pool = pool
         self._pending: dict[tuple[str, KernelProfile], Future[Trace]] = {}
+        self.count = 0  # traces made
+        self.on_trace: Callable[[Workload], None] | None = None  # called before each trace is made (progress)
 
     def prefetch(self, profile: KernelProfile, workloads: list[Workload]) -> None:
         """Start tracing ``workloads`` in the pool's workers (a no-op without a pool)."""
@@ -128,6 +130,9 @@ class TraceCache:
                 return self.profile_free[wkey]
             key = (wkey, profile)
             if key not in self.cache:
+                if self.on_trace is not None:
+                    self.on_trace(w)
+                self.count += 1
                 fut = self._pending.pop(key, None)
                 done, t = result_or_none(fut, self.pool) if fut is not None and self.pool is not None else (False, None)
                 if not done:

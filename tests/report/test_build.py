@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
 
@@ -14,12 +13,11 @@ from gpuplan.catalog import resolve_gpus
 from gpuplan.cli.main import main
 from gpuplan.memory.predict import predict_memory
 from gpuplan.render.jsonout import to_jsonable
-from gpuplan.report.build import SharedTraces, build_report, profile_independent, sweep_batches
+from gpuplan.report.build import build_report, sweep_batches
 from gpuplan.report.data import ReportData
-from gpuplan.trace import KernelProfile
-from gpuplan.workload.spec import InputSpec, Workload
+from gpuplan.trace import trace_workload
+from gpuplan.workload.spec import Workload
 
-FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "models.py"
 NOW = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
 TWO_GPUS = "gtx 760,rtx 3060 12gb"  # different attention kernel profiles (math / memory-efficient)
 
@@ -64,10 +62,9 @@ def test_sweep_points_match_real_traces() -> None:
     gpus = resolve_gpus("rtx 3060 12gb")
     data = build_report(Workload("cifar_cnn", batch=8), gpus, with_comparison=False, with_advice=False,
                         sweep_points=6)
-    shared = SharedTraces([kernel_profile_for(gpus[0])])
     for p in data.sweeps[0].points[:3]:
-        real = predict_memory(shared.get(Workload("cifar_cnn", batch=p.batch), kernel_profile_for(gpus[0])), gpus[0],
-                              with_timeline=False)
+        real = predict_memory(trace_workload(Workload("cifar_cnn", batch=p.batch), kernel_profile_for(gpus[0])),
+                              gpus[0], with_timeline=False)
         assert abs(real.device_total_bytes - p.device_total_bytes) <= 0.02 * real.device_total_bytes
 
 
@@ -79,19 +76,6 @@ def test_auto_batch_takes_the_checked_largest_batch_from_fit_many() -> None:
     assert data.fits[0].max_batch_size == ref[0].max_batch_size == data.sweeps[0].max_batch_size
     assert data.sweeps[0].max_batch_checked and data.auto_batch
     assert data.fits[0].batch == ref[0].max_batch_size
-
-
-def test_attention_models_get_one_trace_per_kernel_profile() -> None:
-    w = Workload(f"{FIXTURES}:attention", batch=2, inputs=(InputSpec((16, 64)),))
-    flash, math_ = KernelProfile(attention="flash"), KernelProfile(attention="math")
-    shared = SharedTraces([flash, math_])
-    t_flash = shared.get(w, flash)
-    assert not profile_independent(t_flash)
-    t_math = shared.get(w, math_)
-    assert t_math is not t_flash and shared.count == 2
-    cnn = Workload("lenet5", batch=2)
-    shared2 = SharedTraces([flash, math_])
-    assert shared2.get(cnn, math_) is shared2.get(cnn, flash) and shared2.count == 1
 
 
 def test_comparison_joins_prices_and_throughput(lstm_report: ReportData) -> None:

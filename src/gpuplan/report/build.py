@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from concurrent.futures import Future
 from datetime import UTC, datetime
 from typing import Any
@@ -33,68 +33,12 @@ from gpuplan.memory.predict import MemoryResult, predict_memory
 from gpuplan.render.jsonout import to_jsonable
 from gpuplan.render.progress import NullProgress, ProgressSink
 from gpuplan.report.data import Availability, BatchSweep, Comparison, PricePoint, ReportData, SweepPoint
-from gpuplan.trace import KernelProfile, Trace, trace_workload
+from gpuplan.trace import Trace
 from gpuplan.trace.pool import PoolUnavailable, TracePool, result_or_none
 from gpuplan.workload.spec import Mode, Workload
 
 DETAIL_GPUS = 3  # GPUs that get the per-GPU charts (memory vs batch, timeline, op classes)
 SWEEP_POINTS = 14
-
-# most capable attention kernels first: a trace made under a more capable profile that never reached
-# an SDPA kernel is valid for every less capable one (see SharedTraces)
-_RANK = {"flash": 0, "mem_efficient": 1, "math": 2, "none": 3}
-
-
-def _rank(p: KernelProfile) -> tuple[int, str, bool]:
-    return (_RANK.get(p.attention, 9), p.rnn, p.tf32)
-
-
-def profile_independent(trace: Trace) -> bool:
-    """True when the traced step ran no attention kernel, so every kernel profile gives the same trace."""
-    return not trace.depends_on_attention_backend
-
-
-class SharedTraces:
-    """Traces by (workload, kernel profile), shared across profiles when the model has no SDPA call.
-
-    The first trace of a workload is made under the most capable profile among ``profiles``; when it is
-    profile-independent it serves every GPU.
-    """
-
-    def __init__(self, profiles: Iterable[KernelProfile]) -> None:
-        self.profiles = sorted(set(profiles), key=_rank)
-        self._exact: dict[tuple[str, KernelProfile], Trace] = {}
-        self._universal: dict[str, Trace] = {}
-        self.count = 0
-        self.on_trace: Callable[[Workload], None] | None = None
-
-    def _trace(self, w: Workload, profile: KernelProfile) -> Trace:
-        if self.on_trace is not None:
-            self.on_trace(w)
-        self.count += 1
-        t = trace_workload(w, profile)
-        self._exact[(repr(w), profile)] = t
-        return t
-
-    def get(self, w: Workload, profile: KernelProfile) -> Trace:
-        key = repr(w)
-        if key in self._universal:
-            return self._universal[key]
-        if (key, profile) in self._exact:
-            return self._exact[(key, profile)]
-        seen = any(k == key for k, _ in self._exact)
-        if not seen and self.profiles and profile in self.profiles:
-            t = self._trace(w, self.profiles[0])
-            if profile_independent(t):
-                self._universal[key] = t
-                return t
-            if self.profiles[0] == profile:
-                return t
-        return self._trace(w, profile)
-
-    def fn(self, profile: KernelProfile) -> Callable[[Workload], Trace]:
-        return lambda w: self.get(w, profile)
-
 
 def fit_from_trace(trace: Trace, gpu: GPU, workload: Workload, *, context_bytes: int | None = None,
                    memory: MemoryResult | None = None) -> FitResult:
@@ -326,23 +270,22 @@ def _fits_and_sweeps(workload: Workload, gpus: list[GPU], *, auto_batch: bool, c
         fits = fit_many(workload, gpus, auto_batch=True, context_bytes=context_bytes, trace_cache=cache,
                         progress=lambda name: sink.advance(description=tr("predicting for {gpu}", gpu=name)))
         scaler_for = lambda gpu: cache.scaler(kernel_profile_for(gpu), workload)  # noqa: E731
-        count = lambda: len({id(t) for t in cache.cache.values()})  # noqa: E731
     else:
-        shared = SharedTraces(kernel_profile_for(g) for g in gpus)
-        shared.on_trace = lambda w: sink.describe(tr("tracing {model} at batch {batch}", model=w.model,
-                                                     batch=w.batch))
+        # one trace per kernel profile, shared by every profile when the step runs no attention kernel
+        cache = TraceCache()
+        cache.on_trace = lambda w: sink.describe(tr("tracing {model} at batch {batch}", model=w.model,
+                                                    batch=w.batch))
         memo: dict[tuple[int, int, int, int | None], MemoryResult] = {}
         fits = []
         for gpu in gpus:
-            trace = shared.get(workload, kernel_profile_for(gpu))
+            trace = cache.fn(kernel_profile_for(gpu))(workload)
             key = (id(trace), cublas_workspace_bytes(gpu), _context(gpu, context_bytes), usable_capacity(gpu))
             if key not in memo:
                 memo[key] = predict_memory(trace, gpu, context_bytes=context_bytes)
             fits.append(fit_from_trace(trace, gpu, workload, context_bytes=context_bytes, memory=memo[key]))
             sink.advance(description=tr("predicted {gpu}", gpu=gpu.name))
         b = max(1, workload.batch)
-        scaler_for = lambda gpu: BatchScaler(shared.fn(kernel_profile_for(gpu)), workload, b1=b, b2=2 * b)  # noqa: E731
-        count = lambda: shared.count  # noqa: E731
+        scaler_for = lambda gpu: BatchScaler(cache.fn(kernel_profile_for(gpu)), workload, b1=b, b2=2 * b)  # noqa: E731
     sweeps = []
     # one search per pair of traces: GPUs whose traces are shared share the replays too
     searches: dict[tuple[int, int], BatchFitSearch] = {}
@@ -352,4 +295,4 @@ def _fits_and_sweeps(workload: Workload, gpus: list[GPU], *, auto_batch: bool, c
         search = searches.setdefault((id(scaler.t1), id(scaler.t2)), BatchFitSearch(scaler))
         sweeps.append(batch_sweep(search, gpu, fit, context_bytes=context_bytes, points=sweep_points))
         sink.advance()
-    return fits, sweeps, count()
+    return fits, sweeps, cache.count
