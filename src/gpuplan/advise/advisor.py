@@ -604,6 +604,31 @@ def _catalog_options(search: _Search, lightest: _Outcome, currency: str, attenti
     return (smallest[0] if smallest else None), (smallest[1] if smallest else None), options, notes
 
 
+def _split_singles(techs: Techniques, workload: Workload, *, roomy: bool
+                   ) -> tuple[list[tuple[Technique, ...]], list[tuple[Technique, Note]], list[Skipped]]:
+    """Single techniques in two waves (what goes in the second is decided after the first, so the result does
+    not depend on the order, or the parallelism, in which a wave is traced), and those not needed when the
+    target fits as given (``roomy``)."""
+    wave1: list[tuple[Technique, ...]] = []
+    wave2: list[tuple[Technique, Note]] = []
+    not_needed: list[Skipped] = []
+    optimizer_seen = False
+    for t in techs.singles:
+        trades_speed_for_memory = t.key == "checkpointing" or (
+            "precision" in t.groups and not t.fast and workload.mode is Mode.TRAIN)
+        if roomy and trades_speed_for_memory:
+            not_needed.append(Skipped(t.key, Note.of("not needed: the target batch fits as given, and this only "
+                                                     "trades speed for memory")))
+        elif "optimizer" in t.groups and optimizer_seen:
+            wave2.append((t, Note.of("not tried: another lighter optimizer was tried first, and plans fit")))
+        elif t.risk.level >= Risk.HIGH.level:
+            wave2.append((t, Note.of("not tried: it changes training a lot, and plans with smaller changes fit")))
+        else:
+            wave1.append((t,))
+        optimizer_seen = optimizer_seen or "optimizer" in t.groups
+    return wave1, wave2, not_needed
+
+
 # ----------------------------------------------------------------------------------------------- entry point
 
 
@@ -722,24 +747,8 @@ def _advise(workload: Workload, gpu: GPU, *, spec: ModelSpec, is_ft: bool, ft_as
     roomy = target is not None and baseline.fits and baseline.accum == 1
     if roomy:
         search.accum_first = False
-    # single techniques in two waves; what goes in the second is decided after the first, so the result does
-    # not depend on the order (or the parallelism) in which a wave is traced
-    wave1: list[tuple[Technique, ...]] = []
-    wave2: list[tuple[Technique, Note]] = []
-    optimizer_seen = False
-    for t in techs.singles:
-        trades_speed_for_memory = t.key == "checkpointing" or (
-            "precision" in t.groups and not t.fast and workload.mode is Mode.TRAIN)
-        if roomy and trades_speed_for_memory:
-            skipped.append(Skipped(t.key, Note.of("not needed: the target batch fits as given, and this only trades "
-                                                  "speed for memory")))
-        elif "optimizer" in t.groups and optimizer_seen:
-            wave2.append((t, Note.of("not tried: another lighter optimizer was tried first, and plans fit")))
-        elif t.risk.level >= Risk.HIGH.level:
-            wave2.append((t, Note.of("not tried: it changes training a lot, and plans with smaller changes fit")))
-        else:
-            wave1.append((t,))
-        optimizer_seen = optimizer_seen or "optimizer" in t.groups
+    wave1, wave2, not_needed = _split_singles(techs, workload, roomy=roomy)
+    skipped += not_needed
     # CPU offload (ZeRO-Offload) on this GPU, when the workload does not fit at all and its optimizer keeps state
     if workload.mode is Mode.TRAIN and baseline.max_micro == 0:
         rej = search.prune((OFFLOAD,))
