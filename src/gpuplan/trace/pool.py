@@ -122,6 +122,7 @@ class TracePool:
     Each worker is its own single-process executor, and a trace goes to the worker that already traced
     that batch size when there is one (else to the least busy): FakeTensor caches each op by its shapes,
     so a worker that traced batch 1 of one candidate traces batch 1 of the next one much faster.
+    With ``aside`` (the default) one more process takes a longer job beside them (:meth:`call_aside`).
     """
 
     def __init__(self, workers: int, *, aside: bool = True) -> None:
