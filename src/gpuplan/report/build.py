@@ -263,18 +263,15 @@ def _fits_and_sweeps(workload: Workload, gpus: list[GPU], *, auto_batch: bool, c
     traces made."""
     fits: list[FitResult]
     scaler_for: Callable[[GPU], BatchScaler]
+    # one trace per kernel profile, shared by every profile when the step runs no attention kernel
+    cache = TraceCache()
+    cache.on_trace = lambda w: sink.describe(tr("tracing {model} at batch {batch}", model=w.model, batch=w.batch))
     if auto_batch:
         # fit_many's traces (at 2 and 4, and each largest batch) serve the sweeps too
-        cache = TraceCache()
-        sink.describe(tr("tracing {model}", model=workload.model))
         fits = fit_many(workload, gpus, auto_batch=True, context_bytes=context_bytes, trace_cache=cache,
                         progress=lambda name: sink.advance(description=tr("predicting for {gpu}", gpu=name)))
         scaler_for = lambda gpu: cache.scaler(kernel_profile_for(gpu), workload)  # noqa: E731
     else:
-        # one trace per kernel profile, shared by every profile when the step runs no attention kernel
-        cache = TraceCache()
-        cache.on_trace = lambda w: sink.describe(tr("tracing {model} at batch {batch}", model=w.model,
-                                                    batch=w.batch))
         memo: dict[tuple[int, int, int, int | None], MemoryResult] = {}
         fits = []
         for gpu in gpus:
