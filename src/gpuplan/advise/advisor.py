@@ -30,7 +30,6 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
-from concurrent.futures import Future
 from dataclasses import dataclass, field, replace
 
 from gpuplan.advise.candidates import Technique, Techniques, applicable_techniques, lightest_combos
@@ -47,7 +46,7 @@ from gpuplan.advise.types import (
     SearchStats,
     Skipped,
 )
-from gpuplan.api import _summary, kernel_profile_for, precision_warnings
+from gpuplan.api import TraceCache, _summary, kernel_profile_for, precision_warnings
 from gpuplan.catalog import GPU, load_catalog
 from gpuplan.errors import GpuplanError, UsageError
 from gpuplan.i18n import msg, msg_join
@@ -56,8 +55,8 @@ from gpuplan.memory.context import context_for, usable_capacity
 from gpuplan.memory.predict import MemoryResult, ReplayMemo, fits_on, predict_memory
 from gpuplan.timing import TimeResult, predict_time
 from gpuplan.timing.model import with_grad_accumulation
-from gpuplan.trace import KernelProfile, Trace, trace_workload
-from gpuplan.trace.pool import PoolUnavailable, TracePool, result_or_none
+from gpuplan.trace import KernelProfile, Trace
+from gpuplan.trace.pool import TracePool
 from gpuplan.trace.records import Category
 from gpuplan.workload.spec import Mode, OptimizerKind, Workload
 from gpuplan.workload.zoo import ModelSpec, resolve_model
@@ -98,7 +97,8 @@ def split_batch(target: int, max_micro: int) -> tuple[int, int]:
 
 
 class _Traces:
-    """Traces for one kernel profile, cached by workload, with counters (tracing is the cost).
+    """Traces for one kernel profile (:class:`~gpuplan.api.TraceCache`), with the time spent waiting for them
+    (tracing is the cost).
 
     With a :class:`~gpuplan.trace.pool.TracePool` every trace runs in a worker process: ``prefetch``
     queues the traces a wave of candidates will need, so the workers trace them side by side while this
@@ -109,42 +109,24 @@ class _Traces:
     def __init__(self, profile: KernelProfile, pool: TracePool | None = None) -> None:
         self.profile = profile
         self.pool = pool
-        self.cache: dict[str, Trace] = {}
-        self.pending: dict[str, Future[Trace]] = {}
-        self.count = 0
+        self._cache = TraceCache(pool)
+        self._fn = self._cache.fn(profile)
         self.seconds = 0.0
 
-    def _remote(self) -> bool:
-        return self.pool is not None and not self.pool.broken
+    @property
+    def count(self) -> int:
+        return self._cache.count
 
     def prefetch(self, workloads: list[Workload]) -> None:
         """Queue traces that will be asked for soon (a no-op without a pool)."""
-        for w in workloads:
-            key = repr(w)
-            if not self._remote() or key in self.cache or key in self.pending:
-                continue
-            assert self.pool is not None
-            try:
-                self.pending[key] = self.pool.submit(w, self.profile)
-            except PoolUnavailable:
-                return
+        self._cache.prefetch(self.profile, workloads)
 
     def __call__(self, w: Workload) -> Trace:
-        key = repr(w)
-        if key not in self.cache:
-            t0 = time.perf_counter()
-            self.prefetch([w])
-            fut = self.pending.pop(key, None)
-            done, trace = (False, None)
-            if fut is not None and self.pool is not None:
-                done, trace = result_or_none(fut, self.pool)  # the workload's own errors are raised here
-            if not done:
-                trace = trace_workload(w, self.profile)
-            assert trace is not None
-            self.cache[key] = trace
-            self.count += 1
-            self.seconds += time.perf_counter() - t0
-        return self.cache[key]
+        t0 = time.perf_counter()
+        self.prefetch([w])  # in a worker too when nobody asked for it ahead
+        trace = self._fn(w)
+        self.seconds += time.perf_counter() - t0
+        return trace
 
 
 @dataclass
