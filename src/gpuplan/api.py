@@ -107,7 +107,7 @@ class TraceCache:
         self.scalers: dict[tuple[str, KernelProfile], BatchScaler] = {}
         self.pool = pool
         self._pending: dict[tuple[str, KernelProfile], Future[Trace]] = {}
-        self.count = 0  # traces made
+        self.count = 0  # traces made (failed ones not counted)
         self.on_trace: Callable[[Workload], None] | None = None  # called before each trace is made (progress)
 
     def prefetch(self, profile: KernelProfile, workloads: list[Workload]) -> None:
@@ -132,11 +132,11 @@ class TraceCache:
             if key not in self.cache:
                 if self.on_trace is not None:
                     self.on_trace(w)
-                self.count += 1
                 fut = self._pending.pop(key, None)
                 done, t = result_or_none(fut, self.pool) if fut is not None and self.pool is not None else (False, None)
                 if not done:
                     t = trace_workload(w, profile)
+                self.count += 1  # traces made (one that fails raises before it counts)
                 self.cache[key] = t
                 if not t.depends_on_attention_backend:
                     self.profile_free[wkey] = t
